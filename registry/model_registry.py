@@ -1,0 +1,238 @@
+"""`ModelRegistry`: the registry volume as a Python object.
+
+Reads go through the in-memory `VersionIndex`; `scan` and `refresh` keep it in step with
+the disk. Publishing writes into a hidden temp folder inside `versions/` and renames it
+into place, so a reader (or a watcher) never sees half a version.
+"""
+
+import json
+import os
+import shutil
+import socket
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import joblib
+
+from .errors import VersionExists, VersionNotFound
+from .folder import (
+    METADATA_FILE,
+    MODEL_FILE,
+    Status,
+    VersionState,
+    inspect_version,
+    list_entries,
+    sha256_of,
+)
+from .index import Change, VersionIndex
+from .versions import is_ignored_name, parse_version, try_parse_version
+
+TEMP_PREFIX = ".tmp-"
+STALE_TEMP_SECONDS = 3600.0
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_file(path: Path, data: bytes) -> None:
+    with path.open("wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+class ModelRegistry:
+    """A registry rooted at `root` (`versions/<name>/` folders plus a `latest` mirror)."""
+
+    def __init__(
+        self,
+        root: str | os.PathLike[str],
+        *,
+        include_prereleases: bool = False,
+        settle_seconds: float = 0.0,
+        scan: bool = True,
+    ) -> None:
+        self.root = Path(root).absolute()
+        self.versions_dir = self.root / "versions"
+        self.settle_seconds = settle_seconds
+        self.index = VersionIndex(include_prereleases)
+        if scan:
+            self.scan()
+
+    # -- keeping the index current ----------------------------------------------------
+
+    def inspect(self, name: str) -> VersionState:
+        """Read one folder from disk (blocking I/O; safe to call from a worker thread)."""
+        return inspect_version(self.root, name, self.settle_seconds, self.index.state(name))
+
+    def inspect_all(self) -> list[VersionState]:
+        """Inspect every entry on disk plus every entry the index still remembers."""
+        names = {n for n in list_entries(self.root) if not is_ignored_name(n)}
+        names.update(self.index.names())
+        return [self.inspect(name) for name in sorted(names)]
+
+    def apply(self, states: list[VersionState]) -> list[Change]:
+        return [change for state in states for change in self.index.apply(state)]
+
+    def refresh(self, name: str) -> list[Change]:
+        return self.index.apply(self.inspect(name))
+
+    def scan(self) -> list[Change]:
+        """Full rescan: at start-up and as the safety net for missed events."""
+        self.versions_dir.mkdir(parents=True, exist_ok=True)
+        return self.apply(self.inspect_all())
+
+    # -- reading ------------------------------------------------------------------------
+
+    def list_versions(self) -> list[str]:
+        """Available versions, ascending by PEP 440 precedence."""
+        return self.index.available()
+
+    def get_latest_version(self) -> str | None:
+        return self.index.latest()
+
+    def resolve(self, version: str) -> VersionState:
+        """The complete folder for `version` (any equivalent spelling), or `VersionNotFound`."""
+        parsed = try_parse_version(version)
+        state = self.index.lookup(parsed) if parsed is not None else None
+        if state is None:
+            raise VersionNotFound(f"version {version!r} not found")
+        return state
+
+    def get_metadata(self, version: str) -> dict[str, Any]:
+        """Metadata of a complete version; never loads the model."""
+        return dict(self.resolve(version).metadata)
+
+    def model_path(self, version: str) -> Path:
+        return self.versions_dir / self.resolve(version).name / MODEL_FILE
+
+    def get_model(self, version: str) -> Any:
+        """Unpickle a version's model. Only files inside this registry are ever loaded."""
+        return joblib.load(self.model_path(version))
+
+    def get_latest_model(self) -> Any:
+        latest = self.get_latest_version()
+        if latest is None:
+            raise VersionNotFound("the registry holds no complete version")
+        return self.get_model(latest)
+
+    # -- publishing ---------------------------------------------------------------------
+
+    def save_model(self, version: str, model: Any, metadata: dict[str, Any] | None = None) -> str:
+        """Pickle `model` as a new version; returns the version name."""
+        meta = dict(metadata or {})
+        n_features = getattr(model, "n_features_in_", None)
+        if n_features is not None:
+            meta.setdefault("n_features", int(n_features))
+        return self._publish(version, lambda path: joblib.dump(model, path), meta)
+
+    def publish_file(
+        self, model_file: str | os.PathLike[str], version: str, metadata: dict[str, Any] | None = None
+    ) -> str:
+        """Publish an existing joblib file as a new version (copied, never moved)."""
+        source = Path(model_file)
+        if not source.is_file():
+            raise FileNotFoundError(f"model file {source} does not exist")
+        return self._publish(version, lambda path: shutil.copyfile(source, path), dict(metadata or {}))
+
+    def _publish(self, version: str, write_model: Callable[[Path], Any], meta: dict[str, Any]) -> str:
+        parsed = parse_version(version)
+        self.versions_dir.mkdir(parents=True, exist_ok=True)
+        if self.index.lookup(parsed) is not None or (self.versions_dir / version).exists():
+            raise VersionExists(f"version {version} already exists; versions are immutable")
+        temp = self.versions_dir / (
+            f"{TEMP_PREFIX}{version}-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        )
+        temp.mkdir()
+        try:
+            model_path = temp / MODEL_FILE
+            write_model(model_path)
+            with model_path.open("rb+") as fh:
+                os.fsync(fh.fileno())
+            meta["sha256"] = sha256_of(model_path)
+            meta.setdefault("created_at", datetime.now(UTC).isoformat(timespec="seconds"))
+            _write_file(temp / METADATA_FILE, json.dumps(meta, indent=2, default=str).encode())
+            _fsync_dir(temp)
+            try:
+                os.rename(temp, self.versions_dir / version)
+            except OSError as exc:
+                raise VersionExists(f"version {version} appeared while publishing: {exc}") from None
+            _fsync_dir(self.versions_dir)
+        except BaseException:
+            shutil.rmtree(temp, ignore_errors=True)
+            raise
+        self.refresh(version)
+        self.update_latest_mirror()
+        return version
+
+    # -- housekeeping -------------------------------------------------------------------
+
+    def update_latest_mirror(self) -> None:
+        """Point `latest` at the current latest version, atomically (a symlink swap)."""
+        latest = self.get_latest_version()
+        link = self.root / "latest"
+        if latest is None:
+            if link.is_symlink():
+                link.unlink()
+            return
+        target = Path("versions") / latest
+        if link.is_symlink() and Path(os.readlink(link)) == target:
+            return
+        staging = self.root / f".latest-{uuid.uuid4().hex[:8]}"
+        staging.symlink_to(target, target_is_directory=True)
+        if link.is_dir() and not link.is_symlink():
+            # An older layout kept a real copy here: move it aside, then swap.
+            old = self.root / f".latest-old-{uuid.uuid4().hex[:8]}"
+            link.rename(old)
+            os.replace(staging, link)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(staging, link)
+
+    def remove_stale_temp_folders(self, max_age: float = STALE_TEMP_SECONDS) -> list[str]:
+        """Delete temp folders left by a crashed publish.
+
+        A folder from a dead process on this host goes at once; one from elsewhere (another
+        container) only once it is older than `max_age`, since its writer may still be busy.
+        """
+        removed = []
+        host = socket.gethostname()
+        for name in list_entries(self.root):
+            if not name.startswith(TEMP_PREFIX):
+                continue
+            path = self.versions_dir / name
+            try:
+                *_, owner_host, pid, _tag = name.rsplit("-", 3)
+                dead_here = owner_host == host and not _pid_alive(int(pid))
+            except ValueError:
+                dead_here = False
+            try:
+                too_old = time.time() - path.stat().st_mtime > max_age
+            except FileNotFoundError:
+                continue
+            if dead_here or too_old:
+                shutil.rmtree(path, ignore_errors=True)
+                removed.append(name)
+        return removed
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+__all__ = ["ModelRegistry", "Status"]
