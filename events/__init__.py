@@ -1,0 +1,15 @@
+"""The in-process event bus: typed events, monotonic ids, replay, bounded subscribers."""
+
+from .bus import EventBus, Subscription
+from .types import PUBLIC_TYPES, RESCAN_REQUESTED, RESET, VERSION_CHANGED, Event, utc_now
+
+__all__ = [
+    "PUBLIC_TYPES",
+    "RESCAN_REQUESTED",
+    "RESET",
+    "VERSION_CHANGED",
+    "Event",
+    "EventBus",
+    "Subscription",
+    "utc_now",
+]
