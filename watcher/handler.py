@@ -1,0 +1,51 @@
+"""Turn raw watchdog events into the names of the top-level folders they touched."""
+
+import os
+from collections.abc import Callable
+
+from watchdog.events import (
+    DirDeletedEvent,
+    FileSystemEvent,
+    FileSystemEventHandler,
+    FileSystemMovedEvent,
+)
+
+# Reads (ours included: the loader opens model files) must not look like changes.
+IGNORED_EVENT_TYPES = frozenset({"opened", "closed_no_write"})
+
+
+class FolderChangeHandler(FileSystemEventHandler):
+    """Calls `on_change(name)` for each top-level entry under `root` that an event touches,
+    and `on_root_lost()` when `root` itself disappears. Runs on the observer's thread."""
+
+    def __init__(
+        self,
+        root: str,
+        on_change: Callable[[str], None],
+        on_root_lost: Callable[[], None],
+        ignore: Callable[[str], bool] | None = None,
+    ) -> None:
+        self._root = os.path.abspath(root)
+        self._on_change = on_change
+        self._on_root_lost = on_root_lost
+        self._ignore = ignore or (lambda name: False)
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        if event.event_type in IGNORED_EVENT_TYPES:
+            return
+        paths = [event.src_path]
+        if isinstance(event, FileSystemMovedEvent):
+            paths.append(event.dest_path)
+        for path in paths:
+            self._dispatch(os.fsdecode(path), event)
+
+    def _dispatch(self, path: str, event: FileSystemEvent) -> None:
+        rel = os.path.relpath(path, self._root)
+        if rel == ".":
+            if isinstance(event, DirDeletedEvent):
+                self._on_root_lost()
+            return
+        parts = rel.split(os.sep)
+        if parts[0] == ".." or self._ignore(parts[0]) or self._ignore(parts[-1]):
+            return
+        self._on_change(parts[0])
