@@ -1,0 +1,6 @@
+// The gateway's own liveness probe: public, and never calls the upstream.
+export default async function healthRoutes (fastify) {
+  fastify.get('/healthz', { config: { auth: 'public' } }, async function healthz () {
+    return { status: 'ok' }
+  })
+}

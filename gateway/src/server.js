@@ -1,0 +1,39 @@
+// Entry point: read the environment, start listening, stop cleanly on signals.
+// A configuration problem is reported on one line and exits with status 1.
+import { loadConfig, ConfigError } from './config.js'
+import { buildApp } from './app.js'
+
+function fail (message) {
+  process.stderr.write(`regwatch-gateway: ${message}\n`)
+  process.exit(1)
+}
+
+let config
+try {
+  config = loadConfig(process.env)
+} catch (err) {
+  if (err instanceof ConfigError) fail(`configuration error: ${err.message}`)
+  throw err
+}
+
+const app = await buildApp(config)
+
+try {
+  await app.listen({ port: config.port, host: config.host })
+  app.log.info({ upstream: config.upstreamUrl, keys: config.apiKeys.length }, 'gateway ready')
+} catch (err) {
+  fail(`cannot start: ${err.message}`)
+}
+
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.once(signal, async () => {
+    app.log.info({ signal }, 'shutting down')
+    try {
+      await app.close()
+      process.exit(0)
+    } catch (err) {
+      app.log.error({ err }, 'error during shutdown')
+      process.exit(1)
+    }
+  })
+}
