@@ -1,0 +1,90 @@
+// Shared test fixtures: a real upstream HTTP server and a real gateway, both
+// listening on 127.0.0.1 with ephemeral ports, closed by the test that made them.
+import http from 'node:http'
+import { once } from 'node:events'
+import { Writable } from 'node:stream'
+import { loadConfig } from '../src/config.js'
+import { buildApp } from '../src/app.js'
+
+export const KEY = 'test-key-0123456789abcdef'
+export const OTHER_KEY = 'second-key-with-a-rather-longer-value-than-the-first-one'
+export const TOKEN_SECRET = 's'.repeat(40)
+
+// Starts an upstream whose `handler(req, res, body)` runs once the request body
+// is read. Every request is recorded in `requests` and announced on `seen`.
+export async function startUpstream (handler = echoHandler) {
+  const requests = []
+  const server = http.createServer(async (req, res) => {
+    const chunks = []
+    for await (const chunk of req) chunks.push(chunk)
+    const record = { method: req.method, url: req.url, headers: req.headers, body: Buffer.concat(chunks).toString('utf8'), req, res }
+    requests.push(record)
+    server.emit('seen', record)
+    handler(req, res, record.body)
+  })
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  return {
+    url: `http://127.0.0.1:${server.address().port}`,
+    requests,
+    // Resolves with the next request the upstream receives.
+    nextRequest: () => once(server, 'seen').then(([record]) => record),
+    close: () => closeServer(server)
+  }
+}
+
+// Answers 200 with a JSON description of what it received.
+export function echoHandler (req, res, body) {
+  res.writeHead(200, { 'content-type': 'application/json', 'x-model-version': '7' })
+  res.end(JSON.stringify({ method: req.method, url: req.url, body, headers: req.headers }))
+}
+
+export async function closeServer (server) {
+  server.closeAllConnections()
+  await new Promise((resolve) => server.close(resolve))
+}
+
+// A port on 127.0.0.1 with nothing listening on it.
+export async function closedPort () {
+  const server = http.createServer()
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  const { port } = server.address()
+  await closeServer(server)
+  return port
+}
+
+// Builds the gateway from environment-style settings and starts it on port 0.
+export async function startGateway (env = {}, { logStream } = {}) {
+  const config = loadConfig({ API_KEYS: KEY, LOG_LEVEL: 'silent', TOKEN_SECRET, ...env })
+  const app = await buildApp(config, { logStream })
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  return { app, config, url: `http://127.0.0.1:${app.server.address().port}`, close: () => app.close() }
+}
+
+// Collects JSON log lines written by the gateway's logger.
+export function logCollector () {
+  const lines = []
+  const stream = new Writable({
+    write (chunk, _encoding, callback) {
+      lines.push(...chunk.toString('utf8').split('\n').filter(Boolean))
+      callback()
+    }
+  })
+  return { stream, lines }
+}
+
+// Reads a fetch() response body until `predicate(textSoFar)` holds.
+export async function readUntil (response, predicate) {
+  const reader = response.body.getReader()
+  const decoder = new TextDecoder()
+  let text = ''
+  while (!predicate(text)) {
+    const { value, done } = await reader.read()
+    if (done) throw new Error(`stream ended before the expected data; got: ${JSON.stringify(text)}`)
+    text += decoder.decode(value, { stream: true })
+  }
+  return { text, reader }
+}
+
+export const withKey = (headers = {}) => ({ 'x-api-key': KEY, ...headers })

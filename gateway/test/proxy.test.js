@@ -1,0 +1,161 @@
+// Proxying of the request/response routes against a real upstream server:
+// paths, methods, bodies, query strings, status/header pass-through, request ids.
+import { test, before, after } from 'node:test'
+import assert from 'node:assert/strict'
+import { startUpstream, startGateway, withKey, KEY } from './helpers.js'
+
+let upstream
+let gateway
+let respond // per-test upstream behaviour; defaults to the echo handler
+
+before(async () => {
+  upstream = await startUpstream((req, res, body) => respond(req, res, body))
+  gateway = await startGateway({ UPSTREAM_URL: upstream.url })
+})
+after(async () => {
+  await gateway?.close()
+  await upstream?.close()
+})
+
+function echo (req, res, body) {
+  res.writeHead(200, { 'content-type': 'application/json', 'x-model-version': '7' })
+  res.end(JSON.stringify({ method: req.method, url: req.url, body, headers: req.headers }))
+}
+
+async function call (path, init = {}) {
+  respond = init.respond ?? echo
+  const seen = upstream.nextRequest()
+  const response = await fetch(gateway.url + path, { ...init, headers: withKey(init.headers) })
+  return { response, upstreamRequest: await seen }
+}
+
+test('POST /predict forwards method, path, query string and the exact body bytes', async () => {
+  const body = '{"instances": [[1.0, 2.5], [3, 4]]}'
+  const { response, upstreamRequest } = await call('/predict?version=1.2.0', {
+    method: 'POST', body, headers: { 'content-type': 'application/json' }
+  })
+  assert.equal(response.status, 200)
+  assert.equal(upstreamRequest.method, 'POST')
+  assert.equal(upstreamRequest.url, '/predict?version=1.2.0')
+  assert.equal(upstreamRequest.body, body, 'body forwarded byte for byte')
+  assert.equal(upstreamRequest.headers['content-type'], 'application/json')
+  assert.equal(response.headers.get('x-model-version'), '7')
+  assert.equal(response.headers.get('content-type'), 'application/json')
+})
+
+test('malformed JSON is left to the upstream to judge', async () => {
+  const { response, upstreamRequest } = await call('/predict', {
+    method: 'POST', body: '{"instances": [', headers: { 'content-type': 'application/json' }
+  })
+  assert.equal(response.status, 200)
+  assert.equal(upstreamRequest.body, '{"instances": [')
+})
+
+test('gateway credentials are not forwarded upstream', async () => {
+  const { upstreamRequest } = await call('/admin/models', { headers: { authorization: 'Bearer something' } })
+  assert.equal(upstreamRequest.headers['x-api-key'], undefined)
+  assert.equal(upstreamRequest.headers.authorization, undefined)
+})
+
+test('GET admin routes map onto the upstream model routes', async () => {
+  const cases = [
+    ['/admin/models', '/models'],
+    ['/admin/models?limit=3', '/models?limit=3'],
+    ['/admin/models/latest', '/models/latest'],
+    ['/admin/models/1.4.2', '/models/1.4.2'],
+    ['/admin/models/v%201', '/models/v%201'],
+    ['/admin/models/a%2Fb', '/models/a%2Fb']
+  ]
+  for (const [path, upstreamPath] of cases) {
+    const { response, upstreamRequest } = await call(path)
+    assert.equal(response.status, 200, path)
+    assert.equal(upstreamRequest.method, 'GET', path)
+    assert.equal(upstreamRequest.url, upstreamPath, path)
+  }
+})
+
+test('a version that would climb out of /models is refused before reaching the upstream', async () => {
+  const before = upstream.requests.length
+  const response = await fetch(`${gateway.url}/admin/models/..%2Fhealthz`, { headers: withKey() })
+  assert.equal(response.status, 400)
+  assert.equal(upstream.requests.length, before)
+})
+
+test('upstream error statuses, JSON bodies and headers pass through unchanged', async () => {
+  const detail = '{"detail":[{"loc":["body","instances"],"msg":"field required","type":"missing"}]}'
+  const { response } = await call('/predict?version=2', {
+    method: 'POST',
+    body: '{}',
+    headers: { 'content-type': 'application/json' },
+    respond: (req, res) => {
+      res.writeHead(422, { 'content-type': 'application/json', 'x-model-version': '2' })
+      res.end(detail)
+    }
+  })
+  assert.equal(response.status, 422)
+  assert.equal(response.headers.get('content-type'), 'application/json')
+  assert.equal(response.headers.get('x-model-version'), '2')
+  assert.equal(await response.text(), detail)
+
+  for (const status of [404, 503]) {
+    const body = JSON.stringify({ detail: `status ${status}` })
+    const { response: passed } = await call('/admin/models/latest', {
+      respond: (req, res) => { res.writeHead(status, { 'content-type': 'application/json' }); res.end(body) }
+    })
+    assert.equal(passed.status, status)
+    assert.equal(await passed.text(), body)
+  }
+})
+
+test('an upstream 503 on GET is returned as is, not retried', async () => {
+  const before = upstream.requests.length
+  const { response } = await call('/admin/models', {
+    respond: (req, res) => { res.writeHead(503, { 'content-type': 'application/json' }); res.end('{"detail":"no model"}') }
+  })
+  assert.equal(response.status, 503)
+  await response.text()
+  assert.equal(upstream.requests.length, before + 1)
+})
+
+test('a sane X-Request-Id is kept end to end', async () => {
+  const id = 'client-42.run:7_x'
+  const { response, upstreamRequest } = await call('/admin/models', { headers: { 'x-request-id': id } })
+  assert.equal(upstreamRequest.headers['x-request-id'], id)
+  assert.equal(response.headers.get('x-request-id'), id)
+})
+
+test('a missing or insane X-Request-Id is replaced, and the upstream sees the replacement', async () => {
+  for (const insane of [undefined, 'a'.repeat(129), 'has spaces in it', 'tab\there', 'semi;colon']) {
+    const headers = insane === undefined ? {} : { 'x-request-id': insane }
+    const { response, upstreamRequest } = await call('/admin/models', { headers })
+    const returned = response.headers.get('x-request-id')
+    assert.match(returned, /^[0-9a-f-]{36}$/, `replaced ${JSON.stringify(insane)}`)
+    assert.notEqual(returned, insane)
+    assert.equal(upstreamRequest.headers['x-request-id'], returned)
+  }
+})
+
+test('the upstream\'s own X-Request-Id cannot override the gateway\'s', async () => {
+  const { response, upstreamRequest } = await call('/admin/models', {
+    respond: (req, res) => { res.writeHead(200, { 'x-request-id': 'upstream-made-this-up' }); res.end('{}') }
+  })
+  assert.equal(response.headers.get('x-request-id'), upstreamRequest.headers['x-request-id'])
+})
+
+test('an authenticated unknown route is a 404 JSON error carrying the request id', async () => {
+  const response = await fetch(`${gateway.url}/no/such/route`, { headers: withKey({ 'x-request-id': 'nf-1' }) })
+  assert.equal(response.status, 404)
+  assert.equal(response.headers.get('x-request-id'), 'nf-1')
+  assert.deepEqual(await response.json(), { error: 'route not found', request_id: 'nf-1' })
+  const wrongMethod = await fetch(`${gateway.url}/predict`, { headers: withKey() })
+  assert.equal(wrongMethod.status, 404)
+})
+
+test('the key is accepted through either header on every proxied route', async () => {
+  for (const path of ['/admin/models', '/admin/models/latest', '/admin/models/3']) {
+    respond = echo
+    const viaBearer = await fetch(gateway.url + path, { headers: { authorization: `Bearer ${KEY}` } })
+    assert.equal(viaBearer.status, 200, path)
+    await viaBearer.text()
+  }
+})
