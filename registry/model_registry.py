@@ -18,7 +18,7 @@ from typing import Any
 
 import joblib
 
-from .errors import VersionExists, VersionNotFound
+from .errors import CorruptVersion, VersionExists, VersionNotFound
 from .folder import (
     METADATA_FILE,
     MODEL_FILE,
@@ -113,7 +113,11 @@ class ModelRegistry:
         return dict(self.resolve(version).metadata)
 
     def model_path(self, version: str) -> Path:
-        return self.versions_dir / self.resolve(version).name / MODEL_FILE
+        """Path of a version's model file, guaranteed to resolve inside the registry root."""
+        path = self.versions_dir / self.resolve(version).name / MODEL_FILE
+        if not path.resolve().is_relative_to(self.root.resolve()):
+            raise CorruptVersion(f"{MODEL_FILE} of {version} resolves outside the registry root")
+        return path
 
     def get_model(self, version: str) -> Any:
         """Unpickle a version's model. Only files inside this registry are ever loaded."""

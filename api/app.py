@@ -1,0 +1,90 @@
+"""The FastAPI application and its lifespan: the one place the pieces are wired together.
+
+    watcher --hints--> bus --> RegistrySync --version events--> bus --> LiveModel --> bus
+                                   (index)                              (swap)      \\--> SSE
+"""
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio
+from fastapi import FastAPI
+
+from events import EventBus
+from registry import ModelRegistry, is_ignored_name
+from watcher import FolderWatcher
+
+from .errors import install_error_handlers
+from .live import LiveModel
+from .request_id import RequestIdMiddleware
+from .routes import health, models, predict
+from .settings import Settings
+from .state import ServiceState
+from .sync import RegistrySync
+
+log = logging.getLogger("regwatch.api")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        bus = EventBus(buffer_size=settings.event_buffer, queue_size=settings.subscriber_queue)
+        bus.bind(asyncio.get_running_loop())
+        registry = ModelRegistry(
+            settings.registry,
+            include_prereleases=settings.include_prereleases,
+            settle_seconds=settings.settle_seconds,
+            scan=False,
+        )
+        registry.versions_dir.mkdir(parents=True, exist_ok=True)
+        live = LiveModel(
+            registry,
+            bus,
+            cache_size=settings.model_cache_size,
+            allow_version_mismatch=settings.allow_version_mismatch,
+        )
+        sync = RegistrySync(registry, bus)
+        watcher = FolderWatcher(
+            registry.versions_dir,
+            bus,
+            poll=settings.poll,
+            poll_interval=settings.poll_interval,
+            settle=settings.settle_seconds,
+            reconcile_interval=settings.reconcile_interval,
+            ignore=is_ignored_name,
+        )
+        app.state.service = ServiceState(settings, registry, bus, live)
+        app.state.watcher = watcher
+        app.state.sync = sync
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(sync.run)  # subscribed before the watcher starts: no hint lost
+            tasks.start_soon(watcher.run)
+            await watcher.started.wait()
+            await sync.initial_scan()
+            tasks.start_soon(live.run)
+            log.info(
+                "watching %s (%s); %d versions, latest %s",
+                registry.versions_dir,
+                "polling" if settings.poll else "inotify",
+                len(registry.index),
+                registry.get_latest_version(),
+            )
+            yield
+            tasks.cancel_scope.cancel()
+
+    app = FastAPI(
+        title="regwatch",
+        summary="Serves the latest scikit-learn model of a watched folder registry.",
+        version="0.1.0",
+        lifespan=lifespan,
+        max_body_size=settings.max_body_bytes,
+    )
+    install_error_handlers(app)
+    for router in (predict.router, models.router, health.router):
+        app.include_router(router)
+    app.add_middleware(RequestIdMiddleware)
+    return app

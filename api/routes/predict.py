@@ -1,0 +1,83 @@
+"""POST /predict: validate the batch, pick the model once, predict, say which version answered."""
+
+from typing import Annotated
+
+import anyio
+import numpy as np
+from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from registry import VersionNotFound
+
+from ..loading import LoadedModel, LoadError
+from ..state import ServiceState, service
+
+router = APIRouter(tags=["predict"])
+
+Feature = Annotated[float, Field(strict=True, allow_inf_nan=False)]
+
+
+class PredictRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    instances: list[list[Feature]] = Field(min_length=1, description="rows of numeric features")
+
+
+class PredictResponse(BaseModel):
+    model_version: str
+    predictions: list
+
+
+async def _choose_model(svc: ServiceState, version: str | None) -> LoadedModel:
+    if version is None:
+        serving = svc.live.serving
+        if serving is None:
+            raise HTTPException(503, "no model is serving yet", headers={"Retry-After": "1"})
+        return serving
+    try:
+        return await svc.live.get(version)
+    except VersionNotFound:
+        raise HTTPException(404, f"version {version!r} not found") from None
+    except LoadError as exc:
+        raise HTTPException(409, f"version {version!r} cannot be served: {exc}") from None
+
+
+def _check_shape(instances: list[list[float]], loaded: LoadedModel, max_batch: int) -> None:
+    if len(instances) > max_batch:
+        raise HTTPException(422, f"batch of {len(instances)} instances exceeds the limit of {max_batch}")
+    width = len(instances[0])
+    if any(len(row) != width for row in instances):
+        raise HTTPException(422, "instances: every row must have the same number of features")
+    expected = loaded.n_features
+    if expected is not None and width != expected:
+        raise HTTPException(
+            422, f"instances: model {loaded.version} expects {expected} features per row, got {width}"
+        )
+    if width == 0:
+        raise HTTPException(422, "instances: rows must not be empty")
+
+
+@router.post(
+    "/predict",
+    response_model=PredictResponse,
+    responses={404: {}, 409: {}, 413: {}, 422: {}, 503: {}},
+)
+async def predict(
+    body: PredictRequest,
+    svc: Annotated[ServiceState, Depends(service)],
+    version: Annotated[str | None, Query(max_length=128, description="pin a version")] = None,
+) -> JSONResponse:
+    loaded = await _choose_model(svc, version)
+    _check_shape(body.instances, loaded, svc.settings.max_batch)
+    features = np.asarray(body.instances, dtype=np.float64)
+    try:
+        if len(body.instances) <= svc.settings.inline_rows:
+            predictions = loaded.model.predict(features)
+        else:
+            predictions = await anyio.to_thread.run_sync(loaded.model.predict, features)
+    except (ValueError, TypeError) as exc:
+        raise HTTPException(422, f"model {loaded.version} rejected the input: {exc}") from None
+    return JSONResponse(
+        {"model_version": loaded.version, "predictions": np.asarray(predictions).tolist()},
+        headers={"X-Model-Version": loaded.version},
+    )

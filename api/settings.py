@@ -1,0 +1,35 @@
+"""Service configuration: every setting comes from a CLI flag or a `REGWATCH_*` variable."""
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="REGWATCH_", extra="ignore")
+
+    registry: Path = Field(Path("var/registry"), description="registry root (holds versions/)")
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    poll: bool = Field(False, description="poll the file system instead of inotify (NFS, SMB)")
+    poll_interval: float = Field(1.0, gt=0, description="seconds between polls with --poll")
+    settle_ms: int = Field(50, ge=0, description="quiet time before a changed folder is read")
+    reconcile_interval: float = Field(30.0, gt=0, description="seconds between full rescans")
+    include_prereleases: bool = Field(False, description="let pre-releases become latest")
+    allow_version_mismatch: bool = Field(
+        False, description="load models pickled by another scikit-learn version (with a warning)"
+    )
+    model_cache_size: int = Field(4, ge=2, description="loaded models kept (serving + previous + pinned)")
+    max_batch: int = Field(1000, ge=1, description="most instances in one /predict request")
+    max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024, description="largest accepted request body")
+    inline_rows: int = Field(64, ge=0, description="batches up to this size predict on the event loop")
+    event_buffer: int = Field(1024, ge=1, description="events kept for Last-Event-ID replay")
+    subscriber_queue: int = Field(256, ge=1, description="events queued per SSE client before it is reset")
+    sse_ping_seconds: float = Field(15.0, gt=0, description="keep-alive comment interval on /events")
+    log_level: str = "info"
+    log_json: bool = Field(False, description="one JSON object per log line")
+
+    @property
+    def settle_seconds(self) -> float:
+        return self.settle_ms / 1000
