@@ -29,6 +29,7 @@ class Settings(BaseSettings):
     sse_ping_seconds: float = Field(15.0, gt=0, description="keep-alive comment interval on /events")
     log_level: str = "info"
     log_json: bool = Field(False, description="one JSON object per log line")
+    access_log: bool = Field(True, description="log one line per request")
 
     @property
     def settle_seconds(self) -> float:

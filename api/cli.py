@@ -1,0 +1,165 @@
+"""The `regwatch` command line: serve, publish, and read the registry volume directly."""
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from packaging.version import Version
+
+from registry import ModelRegistry, RegistryError, Status
+
+from .settings import Settings
+
+app = typer.Typer(help="A scikit-learn model registry that is a plain folder.", no_args_is_help=True)
+
+RegistryOption = Annotated[
+    Path | None,
+    typer.Option("--registry", "-r", help="registry root [env: REGWATCH_REGISTRY]", show_default=False),
+]
+
+
+def _settings(**overrides: Any) -> Settings:
+    """Flags win over `REGWATCH_*` variables, which win over defaults."""
+    return Settings(**{key: value for key, value in overrides.items() if value is not None})
+
+
+def _open(registry: Path | None) -> ModelRegistry:
+    settings = _settings(registry=registry)
+    return ModelRegistry(settings.registry, include_prereleases=settings.include_prereleases)
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    return typer.Exit(1)
+
+
+@app.command()
+def serve(
+    registry: RegistryOption = None,
+    host: Annotated[str | None, typer.Option(help="[env: REGWATCH_HOST] default 127.0.0.1")] = None,
+    port: Annotated[int | None, typer.Option(help="[env: REGWATCH_PORT] default 8000")] = None,
+    poll: Annotated[
+        bool | None, typer.Option("--poll/--no-poll", help="poll instead of inotify [env: REGWATCH_POLL]")
+    ] = None,
+    include_prereleases: Annotated[
+        bool | None, typer.Option("--include-prereleases/--stable-only", help="[env: REGWATCH_INCLUDE_PRERELEASES]")
+    ] = None,
+    reconcile_interval: Annotated[
+        float | None, typer.Option(help="seconds between full rescans [env: REGWATCH_RECONCILE_INTERVAL]")
+    ] = None,
+    settle_ms: Annotated[int | None, typer.Option(help="quiet window in ms [env: REGWATCH_SETTLE_MS]")] = None,
+    log_json: Annotated[bool | None, typer.Option("--log-json/--log-text", help="[env: REGWATCH_LOG_JSON]")] = None,
+    log_level: Annotated[str | None, typer.Option(help="[env: REGWATCH_LOG_LEVEL] default info")] = None,
+) -> None:
+    """Run the API with the watcher. Every other setting: a REGWATCH_* variable (see README)."""
+    import uvicorn
+
+    from .app import create_app
+    from .logs import configure_logging
+
+    settings = _settings(
+        registry=registry, host=host, port=port, poll=poll, include_prereleases=include_prereleases,
+        reconcile_interval=reconcile_interval, settle_ms=settle_ms, log_json=log_json, log_level=log_level,
+    )
+    configure_logging(settings.log_level, settings.log_json)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=settings.access_log,
+        timeout_graceful_shutdown=5,
+    )
+
+
+def _next_version(registry: ModelRegistry) -> str:
+    latest = registry.get_latest_version()
+    if latest is None:
+        return "1.0.0"
+    release = Version(latest).release + (0, 0)
+    return f"{release[0]}.{release[1] + 1}.0"
+
+
+@app.command()
+def demo(
+    registry: RegistryOption = None,
+    version: Annotated[str | None, typer.Option(help="default: 1.0.0, or the next minor")] = None,
+) -> None:
+    """Train a small scikit-learn model (iris) and publish it."""
+    from .demo import train_demo_model
+
+    store = _open(registry)
+    version = version or _next_version(store)
+    model, metadata = train_demo_model()
+    try:
+        store.save_model(version, model, metadata)
+    except RegistryError as exc:
+        raise _fail(str(exc)) from None
+    typer.echo(f"published demo model {version} to {store.versions_dir / version}")
+
+
+@app.command()
+def publish(
+    model_file: Annotated[Path, typer.Argument(help="a joblib file", exists=True, dir_okay=False)],
+    version: Annotated[str, typer.Option(help="the new version, e.g. 1.2.0")],
+    metadata: Annotated[Path | None, typer.Option(help="a JSON file with the metadata", exists=True)] = None,
+    registry: RegistryOption = None,
+) -> None:
+    """Publish an existing joblib file atomically (temp folder, then rename)."""
+    meta: dict[str, Any] = {}
+    if metadata is not None:
+        try:
+            meta = json.loads(metadata.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise _fail(f"{metadata} is not valid JSON: {exc}") from None
+        if not isinstance(meta, dict):
+            raise _fail(f"{metadata} must hold a JSON object")
+    store = _open(registry)
+    try:
+        store.publish_file(model_file, version, meta)
+    except RegistryError as exc:
+        raise _fail(str(exc)) from None
+    typer.echo(f"published {version} to {store.versions_dir / version}")
+
+
+@app.command("ls")
+def list_versions(
+    registry: RegistryOption = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="names only")] = False,
+) -> None:
+    """List the versions on the volume (no server needed)."""
+    store = _open(registry)
+    latest = store.get_latest_version()
+    for name in store.list_versions():
+        if quiet:
+            typer.echo(name)
+            continue
+        meta = store.get_metadata(name)
+        marker = "*" if name == latest else " "
+        typer.echo(f"{marker} {name:<16} {meta.get('created_at', ''):<26} {meta.get('description', '')}")
+    if not quiet:
+        for name in store.index.names():
+            state = store.index.state(name)
+            if state is not None and state.status is Status.REJECTED:
+                typer.echo(f"! {name:<16} rejected: {state.reason}")
+
+
+@app.command()
+def show(version: str, registry: RegistryOption = None) -> None:
+    """Print one version's metadata as JSON."""
+    store = _open(registry)
+    try:
+        metadata = store.get_metadata(version)
+    except RegistryError as exc:
+        raise _fail(str(exc)) from None
+    typer.echo(json.dumps({"version": store.resolve(version).name, "metadata": metadata}, indent=2))
+
+
+@app.command()
+def latest(registry: RegistryOption = None) -> None:
+    """Print the latest version (exit 1 when the registry is empty)."""
+    version = _open(registry).get_latest_version()
+    if version is None:
+        raise _fail("the registry holds no complete version")
+    typer.echo(version)
