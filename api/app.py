@@ -19,7 +19,7 @@ from watcher import FolderWatcher
 from .errors import install_error_handlers
 from .live import LiveModel
 from .request_id import RequestIdMiddleware
-from .routes import health, models, predict
+from .routes import events, health, models, predict
 from .settings import Settings
 from .state import ServiceState
 from .sync import RegistrySync
@@ -84,7 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_body_size=settings.max_body_bytes,
     )
     install_error_handlers(app)
-    for router in (predict.router, models.router, health.router):
+    for router in (predict.router, models.router, events.router, health.router):
         app.include_router(router)
     app.add_middleware(RequestIdMiddleware)
     return app

@@ -1,0 +1,1 @@
+"""The regwatch service: FastAPI app, live-model holder, SSE, metrics and CLI."""

@@ -1,0 +1,25 @@
+"""Restart durability: a new process on the same registry rediscovers everything."""
+
+import httpx
+from support.models import IRIS_ROW, publish
+from support.sse import SseStream
+
+
+async def test_a_new_process_serves_the_same_latest(root, server_factory):
+    for version in ["1.0.0", "1.1.0", "1.2.0"]:
+        publish(root, version)
+    first = server_factory()
+    async with SseStream(first.url) as events:
+        await events.wait_serving("1.2.0")
+    before = httpx.get(f"{first.url}/models").json()
+    first.stop()
+
+    second = server_factory()
+    async with SseStream(second.url) as events:
+        await events.wait_serving("1.2.0")
+    after = httpx.get(f"{second.url}/models").json()
+    assert after["versions"] == before["versions"]
+    assert after["latest"] == after["serving"] == "1.2.0"
+    assert httpx.get(f"{second.url}/readyz").status_code == 200
+    response = httpx.post(f"{second.url}/predict", json={"instances": [IRIS_ROW]})
+    assert response.json()["model_version"] == "1.2.0"

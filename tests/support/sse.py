@@ -1,0 +1,89 @@
+"""A minimal SSE reader for tests: wait for events instead of sleeping."""
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+import httpx
+
+DEFAULT_TIMEOUT = 15.0
+
+
+@dataclass
+class SseEvent:
+    event: str
+    id: int | None
+    data: dict[str, Any]
+
+    @property
+    def version(self) -> str | None:
+        return self.data.get("version")
+
+
+class SseStream:
+    """`async with SseStream(url) as s: await s.wait_for("model_loaded", "1.1.0")`."""
+
+    def __init__(self, url: str, last_event_id: int | None = None, path: str = "/events") -> None:
+        self.url = url + path
+        self.headers = {"Last-Event-ID": str(last_event_id)} if last_event_id is not None else {}
+        self.seen: list[SseEvent] = []
+        self._client = httpx.AsyncClient(timeout=httpx.Timeout(5.0, read=None))
+
+    async def __aenter__(self) -> "SseStream":
+        self._context = self._client.stream("GET", self.url, headers=self.headers)
+        self.response = await self._context.__aenter__()
+        self.response.raise_for_status()
+        self._lines = self.response.aiter_lines()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._context.__aexit__(*exc)
+        await self._client.aclose()
+
+    async def next(self, timeout: float = DEFAULT_TIMEOUT) -> SseEvent:
+        fields: dict[str, str] = {}
+        with anyio.fail_after(timeout):
+            async for line in self._lines:
+                if line == "":
+                    if "data" in fields:
+                        event = SseEvent(
+                            fields.get("event", "message"),
+                            int(fields["id"]) if "id" in fields else None,
+                            json.loads(fields["data"]),
+                        )
+                        self.seen.append(event)
+                        return event
+                    fields = {}
+                    continue
+                if line.startswith(":"):
+                    continue
+                key, _, value = line.partition(":")
+                fields[key] = value[1:] if value.startswith(" ") else value
+        raise EOFError("the event stream ended")
+
+    async def wait_for(
+        self,
+        event: str,
+        version: str | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        where: Callable[[SseEvent], bool] | None = None,
+    ) -> SseEvent:
+        """Read until an event of that name (and version) arrives; fail after `timeout`."""
+        with anyio.fail_after(timeout):
+            while True:
+                got = await self.next(timeout)
+                if got.event == event and (version is None or got.version == version) and (
+                    where is None or where(got)
+                ):
+                    return got
+
+    async def wait_serving(self, version: str, timeout: float = DEFAULT_TIMEOUT) -> None:
+        """Return once `version` serves: at once if the snapshot says so, else on model_loaded."""
+        first = await self.next(timeout)
+        if first.event == "snapshot" and first.data.get("serving") == version:
+            return
+        if first.event == "model_loaded" and first.version == version:
+            return
+        await self.wait_for("model_loaded", version, timeout)

@@ -1,0 +1,89 @@
+"""The watcher with a real watchdog observer on a real temporary directory."""
+
+import asyncio
+import shutil
+
+import anyio
+import pytest
+from support.models import build_folder
+
+from events import RESCAN_REQUESTED, VERSION_CHANGED, EventBus
+from registry import is_ignored_name
+from watcher import FolderWatcher
+
+
+async def hints_until(sub, name: str, timeout: float = 10.0) -> list[str]:
+    """Collect hint names until `name` arrives."""
+    got: list[str] = []
+    with anyio.fail_after(timeout):
+        while not got or got[-1] != name:
+            got.append((await sub.get()).version)
+    return got
+
+
+@pytest.fixture(params=["inotify", "poll"])
+async def watching(request, root):
+    bus = EventBus()
+    bus.bind(asyncio.get_running_loop())
+    watcher = FolderWatcher(
+        root / "versions", bus, poll=request.param == "poll", poll_interval=0.1,
+        settle=0.05, reconcile_interval=3600, ignore=is_ignored_name,
+    )
+    with bus.subscribe({VERSION_CHANGED}) as hints:
+        # A plain task, not a task group: pytest-asyncio tears fixtures down in another task.
+        task = asyncio.create_task(watcher.run())
+        await watcher.started.wait()
+        yield root, hints, watcher, bus
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+
+async def test_a_burst_of_writes_becomes_one_hint(watching, tmp_path):
+    root, hints, watcher, _ = watching
+    folder = root / "versions" / "1.0.0"
+    folder.mkdir()
+    for i in range(20):
+        (folder / f"part{i}").write_bytes(b"x" * 100)
+    (folder / "metadata.json").write_text("{}")
+    assert await hints_until(hints, "1.0.0") == ["1.0.0"]
+    # A later marker proves no second hint for the burst was still on its way.
+    (root / "versions" / "9.9.9").mkdir()
+    assert await hints_until(hints, "9.9.9") == ["9.9.9"]
+
+
+async def test_moves_in_out_and_deletes_are_hinted(watching, tmp_path):
+    root, hints, *_ = watching
+    build_folder(tmp_path / "staged").rename(root / "versions" / "2.0.0")
+    assert await hints_until(hints, "2.0.0") == ["2.0.0"]
+    shutil.rmtree(root / "versions" / "2.0.0")
+    assert await hints_until(hints, "2.0.0") == ["2.0.0"]
+
+
+async def test_hidden_and_temp_entries_are_ignored(watching):
+    root, hints, *_ = watching
+    temp = root / "versions" / ".tmp-3.0.0-host-1-abcd"
+    temp.mkdir()
+    (temp / "model.joblib").write_bytes(b"x")
+    (root / "versions" / "notes.swp").write_text("x")
+    temp.rename(root / "versions" / "3.0.0")  # the publish rename: only 3.0.0 is hinted
+    assert await hints_until(hints, "3.0.0") == ["3.0.0"]
+
+
+async def test_root_deleted_and_recreated_recovers_with_a_rescan(root):
+    bus = EventBus()
+    bus.bind(asyncio.get_running_loop())
+    watcher = FolderWatcher(root / "versions", bus, settle=0.05, reconcile_interval=3600, ignore=is_ignored_name)
+    with bus.subscribe({VERSION_CHANGED, RESCAN_REQUESTED}) as sub:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(watcher.run)
+            await watcher.started.wait()
+            shutil.rmtree(root)
+            with anyio.fail_after(15):
+                while (event := await sub.get()).type != RESCAN_REQUESTED:
+                    pass
+            assert event.data["reason"] == "watcher restarted"
+            (root / "versions" / "4.0.0").mkdir(parents=True, exist_ok=True)
+            assert (await hints_until(sub, "4.0.0"))[-1] == "4.0.0"
+            tg.cancel_scope.cancel()
+    assert watcher.restarts >= 1
