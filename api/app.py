@@ -19,7 +19,8 @@ from watcher import FolderWatcher
 from .errors import install_error_handlers
 from .live import LiveModel
 from .request_id import RequestIdMiddleware
-from .routes import events, health, models, predict
+from .metrics import Metrics, RequestMetricsMiddleware
+from .routes import dashboard, events, health, metrics as metrics_route, models, predict
 from .settings import Settings
 from .state import ServiceState
 from .sync import RegistrySync
@@ -29,6 +30,7 @@ log = logging.getLogger("regwatch.api")
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
+    metrics = Metrics()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -57,10 +59,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             reconcile_interval=settings.reconcile_interval,
             ignore=is_ignored_name,
         )
-        app.state.service = ServiceState(settings, registry, bus, live)
-        app.state.watcher = watcher
-        app.state.sync = sync
+        svc = app.state.service = ServiceState(settings, registry, bus, live, metrics)
+        metrics.add_live_gauges(svc, watcher, sync)
         async with anyio.create_task_group() as tasks:
+            tasks.start_soon(metrics.follow, bus)
             tasks.start_soon(sync.run)  # subscribed before the watcher starts: no hint lost
             tasks.start_soon(watcher.run)
             await watcher.started.wait()
@@ -84,7 +86,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_body_size=settings.max_body_bytes,
     )
     install_error_handlers(app)
-    for router in (predict.router, models.router, events.router, health.router):
-        app.include_router(router)
+    for routes in (predict, models, events, health, metrics_route, dashboard):
+        app.include_router(routes.router)
+    app.add_middleware(RequestMetricsMiddleware, metrics=metrics)
     app.add_middleware(RequestIdMiddleware)
     return app

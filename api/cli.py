@@ -163,3 +163,26 @@ def latest(registry: RegistryOption = None) -> None:
     if version is None:
         raise _fail("the registry holds no complete version")
     typer.echo(version)
+
+
+@app.command()
+def events(
+    url: Annotated[str, typer.Option(help="the server (or gateway) base URL")] = "http://127.0.0.1:8000",
+    as_json: Annotated[bool, typer.Option("--json", help="one JSON object per line")] = False,
+    path: Annotated[str, typer.Option(help="the stream's path (/admin/events through the gateway)")] = "/events",
+) -> None:
+    """Follow the live event stream; reconnects (with Last-Event-ID) until interrupted."""
+    from .sse_client import describe, follow
+
+    def show(event) -> None:
+        line = json.dumps({"event": event.event, "id": event.id, **event.data}) if as_json else describe(event)
+        typer.echo(line)
+
+    def disconnected(error: Exception | None, retry_in: float) -> None:
+        reason = f"{type(error).__name__}: {error}" if error else "stream ended"
+        typer.secho(f"disconnected ({reason}); reconnecting in {retry_in:.1f}s", err=True, fg=typer.colors.YELLOW)
+
+    try:
+        follow(url.rstrip("/") + path, show, disconnected)
+    except KeyboardInterrupt:
+        raise typer.Exit(0) from None

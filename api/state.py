@@ -8,6 +8,7 @@ from events import EventBus
 from registry import ModelRegistry
 
 from .live import LiveModel
+from .metrics import Metrics
 from .settings import Settings
 
 
@@ -17,6 +18,7 @@ class ServiceState:
     registry: ModelRegistry
     bus: EventBus
     live: LiveModel
+    metrics: Metrics
 
 
 def service(request: Request) -> ServiceState:

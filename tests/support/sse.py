@@ -1,22 +1,16 @@
 """A minimal SSE reader for tests: wait for events instead of sleeping."""
 
-import json
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
 
 import anyio
 import httpx
 
+from api.sse_client import SseParser, StreamEvent
+
 DEFAULT_TIMEOUT = 15.0
 
 
-@dataclass
-class SseEvent:
-    event: str
-    id: int | None
-    data: dict[str, Any]
-
+class SseEvent(StreamEvent):
     @property
     def version(self) -> str | None:
         return self.data.get("version")
@@ -29,6 +23,7 @@ class SseStream:
         self.url = url + path
         self.headers = {"Last-Event-ID": str(last_event_id)} if last_event_id is not None else {}
         self.seen: list[SseEvent] = []
+        self._parser = SseParser()
         self._client = httpx.AsyncClient(timeout=httpx.Timeout(5.0, read=None))
 
     async def __aenter__(self) -> "SseStream":
@@ -43,24 +38,12 @@ class SseStream:
         await self._client.aclose()
 
     async def next(self, timeout: float = DEFAULT_TIMEOUT) -> SseEvent:
-        fields: dict[str, str] = {}
         with anyio.fail_after(timeout):
             async for line in self._lines:
-                if line == "":
-                    if "data" in fields:
-                        event = SseEvent(
-                            fields.get("event", "message"),
-                            int(fields["id"]) if "id" in fields else None,
-                            json.loads(fields["data"]),
-                        )
-                        self.seen.append(event)
-                        return event
-                    fields = {}
-                    continue
-                if line.startswith(":"):
-                    continue
-                key, _, value = line.partition(":")
-                fields[key] = value[1:] if value.startswith(" ") else value
+                if (parsed := self._parser.feed(line)) is not None:
+                    event = SseEvent(parsed.event, parsed.id, parsed.data)
+                    self.seen.append(event)
+                    return event
         raise EOFError("the event stream ended")
 
     async def wait_for(

@@ -1,0 +1,118 @@
+"""Prometheus metrics, kept in a registry of the app's own (so two apps never share one).
+
+Request metrics come from a pure ASGI middleware; model metrics from the bus (the same
+events SSE clients see); gauges are read from the live objects at scrape time.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily
+from prometheus_client.registry import Collector
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from events import PUBLIC_TYPES, EventBus
+
+if TYPE_CHECKING:
+    from watcher import FolderWatcher
+
+    from .state import ServiceState
+    from .sync import RegistrySync
+
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.requests = Counter(
+            "regwatch_http_requests", "HTTP requests answered", ["method", "route", "status"], registry=r
+        )
+        self.latency = Histogram(
+            "regwatch_http_request_duration_seconds", "Time to the response's first byte",
+            ["method", "route"], buckets=LATENCY_BUCKETS, registry=r,
+        )
+        self.predictions = Counter(
+            "regwatch_predictions", "Instances predicted, by model version", ["version"], registry=r
+        )
+        self.swaps = Counter("regwatch_model_swaps", "Models swapped in", registry=r)
+        self.load_failures = Counter("regwatch_model_load_failures", "Model loads that failed", registry=r)
+        self.load_seconds = Histogram(
+            "regwatch_model_load_duration_seconds", "Time to load and validate a model",
+            buckets=(0.001, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60), registry=r,
+        )
+        self.registry_events = Counter(
+            "regwatch_registry_events", "Registry events published", ["type"], registry=r
+        )
+
+    async def follow(self, bus: EventBus) -> None:
+        """Count the bus's public events for as long as the service runs."""
+        with bus.subscribe(PUBLIC_TYPES, maxsize=10_000) as events:
+            async for event in events:
+                self.registry_events.labels(event.type).inc()
+                if event.type == "model_loaded":
+                    self.swaps.inc()
+                    self.load_seconds.observe(event.data.get("load_ms", 0) / 1000)
+                elif event.type == "model_load_failed":
+                    self.load_failures.inc()
+
+    def add_live_gauges(self, svc: ServiceState, watcher: FolderWatcher, sync: RegistrySync) -> None:
+        self.registry.register(_LiveCollector(svc, watcher, sync))
+
+
+class _LiveCollector(Collector):
+    """Values that are read, not counted: what serves, how many versions, SSE clients."""
+
+    def __init__(self, svc: ServiceState, watcher: FolderWatcher, sync: RegistrySync) -> None:
+        self.svc = svc
+        self.watcher = watcher
+        self.sync = sync
+
+    def collect(self) -> Iterator:
+        serving = self.svc.live.serving
+        info = InfoMetricFamily("regwatch_serving", "The model version serving /predict")
+        info.add_metric([], {"version": serving.version if serving else ""})
+        yield info
+        yield GaugeMetricFamily("regwatch_versions", "Complete versions in the index", value=len(self.svc.registry.index))
+        yield GaugeMetricFamily("regwatch_event_subscribers", "Subscribers on the event bus (SSE clients and internal)", value=self.svc.bus.subscriber_count)
+        yield GaugeMetricFamily("regwatch_watcher_events", "Raw file-system events seen by the watcher", value=self.watcher.raw_events)
+        yield GaugeMetricFamily("regwatch_watcher_restarts", "Times the file watcher was restarted", value=self.watcher.restarts)
+        yield GaugeMetricFamily("regwatch_rescans", "Full registry rescans run after start-up", value=self.sync.rescans)
+
+
+class RequestMetricsMiddleware:
+    """Counts and times every HTTP request by route template (never by raw path)."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def observe(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                route = _route_of(scope)
+                self.metrics.latency.labels(scope["method"], route).observe(time.perf_counter() - started)
+            await send(message)
+
+        try:
+            await self.app(scope, receive, observe)
+        finally:
+            self.metrics.requests.labels(scope["method"], _route_of(scope), str(status)).inc()
+
+
+def _route_of(scope: Scope) -> str:
+    route = scope.get("route")
+    return getattr(route, "path", None) or "unmatched"
