@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 _RUNNING = re.compile(r"Uvicorn running on http://127\.0\.0\.1:(\d+)")
@@ -20,6 +21,7 @@ class ServerProcess:
         self.args = args
         self.env = {**os.environ, "REGWATCH_RECONCILE_INTERVAL": "30", **(env or {})}
         self.lines: list[str] = []
+        self._new_line = threading.Condition()
         self.port: int | None = None
         self._ready = threading.Event()
         self._process: subprocess.Popen[str] | None = None
@@ -43,7 +45,9 @@ class ServerProcess:
     def _read_output(self) -> None:
         assert self._process is not None and self._process.stdout is not None
         for line in self._process.stdout:
-            self.lines.append(line.rstrip("\n"))
+            with self._new_line:
+                self.lines.append(line.rstrip("\n"))
+                self._new_line.notify_all()
             if match := _RUNNING.search(line):
                 self.port = int(match.group(1))
                 self._ready.set()
@@ -51,6 +55,16 @@ class ServerProcess:
 
     def log_text(self) -> str:
         return "\n".join(self.lines)
+
+    def wait_for_line(self, predicate: Callable[[str], bool], timeout: float = 10.0) -> str:
+        """Block until a log line satisfies `predicate` (already-seen lines count)."""
+        with self._new_line:
+            found = self._new_line.wait_for(
+                lambda: next((line for line in self.lines if predicate(line)), None), timeout
+            )
+        if found is None:
+            raise TimeoutError("no matching log line:\n" + self.log_text())
+        return found
 
     def stop(self) -> None:
         if self._process is None or self._process.poll() is not None:

@@ -1,0 +1,42 @@
+"""The live dashboard in a real headless Chromium: publish while the page is open."""
+
+import os
+import shutil
+
+import pytest
+from support.models import publish
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+# CI installs chromium (.ci/run), so there a missing browser fails instead of skipping.
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None and not os.environ.get("CI"), reason="needs Debian's chromium (apt-get install chromium)"
+)
+
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+
+
+def test_dashboard_shows_new_versions_live(root, server):
+    from playwright.sync_api import expect, sync_playwright
+
+    publish(root, "1.0.0")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM or "/usr/bin/chromium", args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            page.goto(server.url + "/")
+            expect(page.locator("#status-text")).to_have_text("live", timeout=15_000)
+            expect(page.locator('tr[data-version="1.0.0"] .serving')).to_be_visible(timeout=15_000)
+
+            publish(root, "1.1.0", metadata={"description": "the new one"})
+            row = page.locator('tr[data-version="1.1.0"]')
+            expect(row).to_contain_text("the new one", timeout=15_000)
+            expect(row.locator(".serving")).to_be_visible(timeout=15_000)
+            expect(row.locator(".latest")).to_be_visible()
+            expect(page.locator("#serving")).to_have_text("1.1.0")
+            expect(page.locator("#log")).to_contain_text("model_loaded")
+            page.screenshot(path=str(root.parent / "dashboard.png"))
+        finally:
+            browser.close()
