@@ -24,6 +24,19 @@ from .handler import FolderChangeHandler
 log = logging.getLogger("regwatch.watcher")
 
 HEALTH_CHECK_SECONDS = 1.0
+# watchdog rebuilds its watches after an inotify queue overflow but only says so in a log
+# line; listening for that line is the one way to rescan at once instead of at the next tick.
+WATCHDOG_LOGGERS = ("watchdog.observers.inotify", "watchdog.observers.inotify_c")
+
+
+class _OverflowListener(logging.Handler):
+    def __init__(self, on_overflow: Callable[[], None]) -> None:
+        super().__init__(logging.WARNING)
+        self._on_overflow = on_overflow
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if "overflow" in record.getMessage().lower():
+            self._on_overflow()
 
 
 class FolderWatcher:
@@ -97,6 +110,11 @@ class FolderWatcher:
         loop = asyncio.get_running_loop()
         debouncer = Debouncer(loop, self.settle, self._hint)
         observer: BaseObserver | None = None
+        overflow = _OverflowListener(
+            lambda: self.bus.publish_threadsafe(RESCAN_REQUESTED, reason="inotify queue overflowed")
+        )
+        for name in WATCHDOG_LOGGERS:
+            logging.getLogger(name).addHandler(overflow)
         try:
             while True:
                 observer = self._observer = await self._start_observer(debouncer, loop)
@@ -115,6 +133,8 @@ class FolderWatcher:
                 self.restarts += 1
                 await anyio.to_thread.run_sync(_stop, observer)
         finally:
+            for name in WATCHDOG_LOGGERS:
+                logging.getLogger(name).removeHandler(overflow)
             debouncer.cancel_all()
             if observer is not None:
                 with anyio.CancelScope(shield=True):

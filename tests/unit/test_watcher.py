@@ -87,3 +87,81 @@ async def test_root_deleted_and_recreated_recovers_with_a_rescan(root):
             assert (await hints_until(sub, "4.0.0"))[-1] == "4.0.0"
             tg.cancel_scope.cancel()
     assert watcher.restarts >= 1
+
+
+async def _next_rescan(sub, timeout: float = 15) -> str:
+    with anyio.fail_after(timeout):
+        while (event := await sub.get()).type != RESCAN_REQUESTED:
+            pass
+    return event.data["reason"]
+
+
+async def _run_watcher(root, **options):
+    bus = EventBus()
+    bus.bind(asyncio.get_running_loop())
+    watcher = FolderWatcher(root / "versions", bus, settle=0.05, reconcile_interval=3600, ignore=is_ignored_name, **options)
+    return bus, watcher
+
+
+async def test_a_dead_observer_is_restarted_with_a_rescan(root):
+    bus, watcher = await _run_watcher(root)
+    with bus.subscribe({VERSION_CHANGED, RESCAN_REQUESTED}) as sub:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(watcher.run)
+            await watcher.started.wait()
+            dead = watcher._observer
+            await anyio.to_thread.run_sync(lambda: (dead.stop(), dead.join()))
+            assert await _next_rescan(sub) == "watcher restarted"
+            assert watcher._observer is not dead and watcher._observer.is_alive()
+            (root / "versions" / "5.0.0").mkdir()
+            assert (await hints_until(sub, "5.0.0"))[-1] == "5.0.0"
+            tg.cancel_scope.cancel()
+
+
+async def test_inotify_overflow_triggers_an_immediate_rescan(root):
+    import logging
+
+    bus, watcher = await _run_watcher(root)
+    with bus.subscribe({RESCAN_REQUESTED}) as sub:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(watcher.run)
+            await watcher.started.wait()
+            # The warning watchdog's inotify reader logs when the kernel queue overflows.
+            logging.getLogger("watchdog.observers.inotify_c").warning(
+                "Inotify queue overflowed; filesystem events were lost"
+            )
+            assert await _next_rescan(sub) == "inotify queue overflowed"
+            tg.cancel_scope.cancel()
+
+
+async def test_watch_limit_falls_back_to_the_top_level(root, monkeypatch, caplog):
+    """With max_user_watches exhausted, the recursive watch fails; new folders are still seen."""
+    from watchdog.observers.api import BaseObserver
+
+    real_schedule = BaseObserver.schedule
+
+    def limited(self, handler, path, *, recursive=False, **kwargs):
+        if recursive:
+            raise OSError(28, "inotify watch limit reached")
+        return real_schedule(self, handler, path, recursive=recursive, **kwargs)
+
+    monkeypatch.setattr(BaseObserver, "schedule", limited)
+    bus, watcher = await _run_watcher(root)
+    with bus.subscribe({VERSION_CHANGED}) as sub:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(watcher.run)
+            await watcher.started.wait()
+            assert "watching the top level only" in caplog.text
+            (root / "versions" / "6.0.0").mkdir()
+            assert await hints_until(sub, "6.0.0") == ["6.0.0"]
+            tg.cancel_scope.cancel()
+
+
+async def test_periodic_reconcile_requests_rescans(root):
+    bus, watcher = await _run_watcher(root)
+    watcher.reconcile_interval = 1.0
+    with bus.subscribe({RESCAN_REQUESTED}) as sub:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(watcher.run)
+            assert await _next_rescan(sub) == "periodic reconcile"
+            tg.cancel_scope.cancel()
