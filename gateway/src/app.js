@@ -6,6 +6,7 @@ import requestIdPlugin, { genReqId } from './plugins/request-id.js'
 import errorsPlugin from './plugins/errors.js'
 import tokensPlugin from './plugins/tokens.js'
 import authPlugin from './plugins/auth.js'
+import shutdownPlugin from './plugins/shutdown.js'
 import healthRoutes from './routes/health.js'
 import modelRoutes from './routes/models.js'
 import eventRoutes from './routes/events.js'
@@ -19,8 +20,7 @@ export async function buildApp (config, { logStream } = {}) {
     requestIdHeader: false,
     logController: new LogController({ requestIdLogLabel: 'request_id' }),
     bodyLimit: config.bodyLimitBytes,
-    // Idle keep-alive sockets are closed on shutdown; open SSE streams are
-    // cut by the events plugin.
+    // Idle keep-alive sockets are closed on shutdown; see plugins/shutdown.js.
     forceCloseConnections: 'idle'
   })
 
@@ -32,6 +32,7 @@ export async function buildApp (config, { logStream } = {}) {
   await app.register(configPlugin, { config })
   await app.register(requestIdPlugin)
   await app.register(errorsPlugin)
+  await app.register(shutdownPlugin)
   await app.register(tokensPlugin)
   await app.register(authPlugin)
   await app.register(healthRoutes)

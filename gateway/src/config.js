@@ -18,6 +18,7 @@ export const DEFAULTS = Object.freeze({
   UPSTREAM_TIMEOUT_MS: 10_000,
   BODY_LIMIT_BYTES: 1024 * 1024,
   TOKEN_TTL_S: 60,
+  SHUTDOWN_GRACE_MS: 5000,
   LOG_LEVEL: 'info'
 })
 
@@ -44,6 +45,7 @@ export function loadConfig (env = process.env) {
     bodyLimitBytes: parseInteger(env, 'BODY_LIMIT_BYTES', DEFAULTS.BODY_LIMIT_BYTES, 1, 1024 ** 3),
     tokenTtlS: parseInteger(env, 'TOKEN_TTL_S', DEFAULTS.TOKEN_TTL_S, 1, 86_400),
     tokenSecret,
+    shutdownGraceMs: parseInteger(env, 'SHUTDOWN_GRACE_MS', DEFAULTS.SHUTDOWN_GRACE_MS, 0, 600_000),
     logLevel: parseLogLevel(nonEmpty(env.LOG_LEVEL) ?? DEFAULTS.LOG_LEVEL)
   })
 }

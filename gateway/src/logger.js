@@ -2,8 +2,7 @@
 // Headers are redacted by path, and the request URL is logged with the SSE
 // `token` query parameter masked (pino's redact cannot reach inside a string).
 import { maskQueryParam } from './lib/query.js'
-
-export const TOKEN_PARAM = 'token'
+import { TOKEN_PARAM } from './lib/tokens.js'
 
 const REDACTED_PATHS = [
   'req.headers["x-api-key"]',

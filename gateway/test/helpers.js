@@ -74,17 +74,42 @@ export function logCollector () {
   return { stream, lines }
 }
 
-// Reads a fetch() response body until `predicate(textSoFar)` holds.
-export async function readUntil (response, predicate) {
-  const reader = response.body.getReader()
-  const decoder = new TextDecoder()
+// Opens a streaming GET with node:http on its own socket (agent: false), so
+// close() really drops the connection, as a browser tab going away would.
+export async function openStream (url, headers = {}) {
+  const request = http.get(url, { headers, agent: false })
+  const [response] = await once(request, 'response')
+  response.setEncoding('utf8')
   let text = ''
-  while (!predicate(text)) {
-    const { value, done } = await reader.read()
-    if (done) throw new Error(`stream ended before the expected data; got: ${JSON.stringify(text)}`)
-    text += decoder.decode(value, { stream: true })
+  const waiters = new Set()
+  const wake = () => { for (const waiter of [...waiters]) waiter() }
+  response.on('data', (chunk) => { text += chunk; wake() })
+  response.on('close', wake)
+  response.on('error', () => {})
+  request.on('error', () => {})
+  return {
+    status: response.statusCode,
+    headers: response.headers,
+    // Resolves with the text received so far once `predicate(text)` holds.
+    until (predicate) {
+      return new Promise((resolve, reject) => {
+        const waiter = () => {
+          if (predicate(text)) {
+            waiters.delete(waiter)
+            resolve(text)
+          } else if (response.destroyed) {
+            waiters.delete(waiter)
+            reject(new Error(`stream closed before the expected data; got: ${JSON.stringify(text)}`))
+          }
+        }
+        waiters.add(waiter)
+        waiter()
+      })
+    },
+    // Resolves when the response is over, cleanly or cut ('aborted').
+    closed: () => (response.destroyed ? Promise.resolve() : new Promise((resolve) => response.once('close', resolve))),
+    close: () => request.destroy()
   }
-  return { text, reader }
 }
 
 export const withKey = (headers = {}) => ({ 'x-api-key': KEY, ...headers })

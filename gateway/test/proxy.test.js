@@ -31,12 +31,12 @@ async function call (path, init = {}) {
 
 test('POST /predict forwards method, path, query string and the exact body bytes', async () => {
   const body = '{"instances": [[1.0, 2.5], [3, 4]]}'
-  const { response, upstreamRequest } = await call('/predict?version=1.2.0', {
+  const { response, upstreamRequest } = await call('/predict?version=1.2.0&dry_run=1', {
     method: 'POST', body, headers: { 'content-type': 'application/json' }
   })
   assert.equal(response.status, 200)
   assert.equal(upstreamRequest.method, 'POST')
-  assert.equal(upstreamRequest.url, '/predict?version=1.2.0')
+  assert.equal(upstreamRequest.url, '/predict?version=1.2.0&dry_run=1')
   assert.equal(upstreamRequest.body, body, 'body forwarded byte for byte')
   assert.equal(upstreamRequest.headers['content-type'], 'application/json')
   assert.equal(response.headers.get('x-model-version'), '7')
@@ -61,6 +61,7 @@ test('GET admin routes map onto the upstream model routes', async () => {
   const cases = [
     ['/admin/models', '/models'],
     ['/admin/models?limit=3', '/models?limit=3'],
+    ['/admin/models?limit=3&token=not-for-upstream', '/models?limit=3'],
     ['/admin/models/latest', '/models/latest'],
     ['/admin/models/1.4.2', '/models/1.4.2'],
     ['/admin/models/v%201', '/models/v%201'],

@@ -5,6 +5,8 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
 
 export const EVENTS_SCOPE = 'events'
+// The query parameter that carries a token (EventSource cannot send headers).
+export const TOKEN_PARAM = 'token'
 const TOKEN_SHAPE = /^(\d{1,12})\.([A-Za-z0-9_-]{16,64})\.([A-Za-z0-9_-]{43})$/
 
 const sign = (secret, scope, expiry, nonce) =>

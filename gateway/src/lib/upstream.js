@@ -2,6 +2,8 @@
 // upstream failures become 502/504 JSON errors.
 import { REQUEST_ID_HEADER } from '../plugins/request-id.js'
 import { sendError } from '../plugins/errors.js'
+import { queryWithout } from './query.js'
+import { TOKEN_PARAM } from './tokens.js'
 
 // Gateway credentials stay at the gateway; the request id travels on.
 export function rewriteRequestHeaders (request, headers) {
@@ -42,9 +44,16 @@ export function onUpstreamError (reply, { error }) {
   return sendError(reply, 502, 'upstream unavailable')
 }
 
+// The caller's query string goes upstream as is, minus any SSE token: it is
+// the gateway's credential, not the upstream's business (nor its logs').
+export function forwardedQuery (_search, url) {
+  return queryWithout(url, TOKEN_PARAM)
+}
+
 // Options for every reply.from() call. No retries: the caller sees exactly
 // what the upstream answered (reply-from would otherwise retry GET on 503).
 export const proxyOptions = Object.freeze({
+  queryString: forwardedQuery,
   rewriteRequestHeaders,
   rewriteHeaders: rewriteResponseHeaders,
   onError: onUpstreamError,

@@ -5,6 +5,7 @@
 // Unknown paths use the default, so an unauthenticated caller gets 401, not 404.
 import fp from 'fastify-plugin'
 import { createKeyMatcher } from '../lib/api-keys.js'
+import { TOKEN_PARAM } from '../lib/tokens.js'
 import { sendError } from './errors.js'
 
 const BEARER = /^Bearer[ \t]+(\S+)[ \t]*$/i
@@ -26,7 +27,7 @@ export default fp(async function authPlugin (fastify) {
     const key = presentedKey(request.headers)
     if (key !== undefined && keyMatches(key)) return
 
-    const token = request.query?.token
+    const token = request.query?.[TOKEN_PARAM]
     if (mode === 'key-or-token' && token !== undefined) {
       if (this.eventTokens.verify(token)) return
       request.log.info('rejected: invalid or expired token')

@@ -6,8 +6,6 @@
 // the upstream connection.
 import replyFrom from '@fastify/reply-from'
 import { proxyOptions, rewriteResponseHeaders } from '../lib/upstream.js'
-import { queryWithout } from '../lib/query.js'
-import { TOKEN_PARAM } from '../logger.js'
 
 export default async function eventRoutes (fastify) {
   const { upstreamUrl, upstreamTimeoutMs } = fastify.config
@@ -32,10 +30,10 @@ export default async function eventRoutes (fastify) {
     openStreams.add(reply.raw)
     reply.raw.once('close', () => openStreams.delete(reply.raw))
 
+    // Last-Event-ID (header) and last_event_id (query) pass through; the
+    // token does not (see forwardedQuery).
     return reply.from('/events', {
       ...proxyOptions,
-      // Last-Event-ID (header) and last_event_id (query) pass through; the token does not.
-      queryString: (_search, url) => queryWithout(url, TOKEN_PARAM),
       // Ask reverse proxies in front of the gateway not to buffer the stream.
       rewriteHeaders: (headers) => ({ ...rewriteResponseHeaders(headers), 'x-accel-buffering': 'no' })
     })

@@ -1,0 +1,126 @@
+// Configuration from the environment, and the entry point (src/server.js):
+// refusal to start without keys, a real start, and a clean stop on SIGTERM.
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { mkdtemp, writeFile, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { loadConfig, ConfigError } from '../src/config.js'
+
+const SERVER = fileURLToPath(new URL('../src/server.js', import.meta.url))
+
+test('defaults', () => {
+  const config = loadConfig({ API_KEYS: 'k' })
+  assert.deepEqual({ ...config }, {
+    upstreamUrl: 'http://127.0.0.1:8000',
+    apiKeys: ['k'],
+    port: 8080,
+    host: '127.0.0.1',
+    upstreamTimeoutMs: 10000,
+    bodyLimitBytes: 1048576,
+    tokenTtlS: 60,
+    tokenSecret: undefined,
+    shutdownGraceMs: 5000,
+    logLevel: 'info'
+  })
+})
+
+test('every variable is read', () => {
+  const config = loadConfig({
+    UPSTREAM_URL: 'http://api:9000/',
+    API_KEYS: 'a, b ,,a',
+    PORT: '9090',
+    HOST: '0.0.0.0',
+    UPSTREAM_TIMEOUT_MS: '2500',
+    BODY_LIMIT_BYTES: '2048',
+    TOKEN_TTL_S: '30',
+    TOKEN_SECRET: 'q'.repeat(32),
+    SHUTDOWN_GRACE_MS: '0',
+    LOG_LEVEL: 'warn'
+  })
+  assert.equal(config.upstreamUrl, 'http://api:9000')
+  assert.deepEqual(config.apiKeys, ['a', 'b'])
+  assert.equal(config.port, 9090)
+  assert.equal(config.host, '0.0.0.0')
+  assert.equal(config.upstreamTimeoutMs, 2500)
+  assert.equal(config.bodyLimitBytes, 2048)
+  assert.equal(config.tokenTtlS, 30)
+  assert.equal(config.tokenSecret, 'q'.repeat(32))
+  assert.equal(config.shutdownGraceMs, 0)
+  assert.equal(config.logLevel, 'warn')
+})
+
+test('API_KEYS and API_KEYS_FILE combine', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'gateway-config-'))
+  t.after(() => rm(dir, { recursive: true }))
+  const file = join(dir, 'keys')
+  await writeFile(file, '# comment\r\n\r\nfrom-file\r\n   \r\n')
+  assert.deepEqual(loadConfig({ API_KEYS: 'from-env', API_KEYS_FILE: file }).apiKeys, ['from-env', 'from-file'])
+})
+
+test('bad values are refused with a message naming the variable', () => {
+  const cases = {
+    'no API key': {},
+    API_KEYS: { API_KEYS: ' , ,' },
+    API_KEYS_FILE: { API_KEYS_FILE: '/nonexistent/keys' },
+    'PORT must be an integer': { API_KEYS: 'k', PORT: 'eighty' },
+    'PORT must be between': { API_KEYS: 'k', PORT: '70000' },
+    UPSTREAM_TIMEOUT_MS: { API_KEYS: 'k', UPSTREAM_TIMEOUT_MS: '0' },
+    BODY_LIMIT_BYTES: { API_KEYS: 'k', BODY_LIMIT_BYTES: '-1' },
+    TOKEN_TTL_S: { API_KEYS: 'k', TOKEN_TTL_S: '1.5' },
+    TOKEN_SECRET: { API_KEYS: 'k', TOKEN_SECRET: 'short' },
+    'UPSTREAM_URL is not a valid URL': { API_KEYS: 'k', UPSTREAM_URL: 'not a url' },
+    'UPSTREAM_URL must use http': { API_KEYS: 'k', UPSTREAM_URL: 'ftp://x' },
+    'UPSTREAM_URL must be an origin': { API_KEYS: 'k', UPSTREAM_URL: 'http://x/api' },
+    LOG_LEVEL: { API_KEYS: 'k', LOG_LEVEL: 'loud' }
+  }
+  for (const [message, env] of Object.entries(cases)) {
+    assert.throws(() => loadConfig(env), (err) => err instanceof ConfigError && err.message.includes(message), message)
+  }
+})
+
+// Runs src/server.js with exactly `env` (plus PATH); resolves on exit.
+function runServer (env) {
+  const child = spawn(process.execPath, [SERVER], {
+    env: { PATH: process.env.PATH, ...env },
+    stdio: ['ignore', 'pipe', 'pipe']
+  })
+  let stdout = ''
+  let stderr = ''
+  child.stdout.setEncoding('utf8').on('data', (chunk) => { stdout += chunk; child.emit('stdout') })
+  child.stderr.setEncoding('utf8').on('data', (chunk) => { stderr += chunk })
+  const exited = once(child, 'exit').then(([code, signal]) => ({ code, signal, stdout, stderr }))
+  return { child, exited, stdout: () => stdout }
+}
+
+test('refuses to start without any key: one line on stderr, exit status 1', { timeout: 10_000 }, async (t) => {
+  for (const env of [{}, { API_KEYS: '' }, { API_KEYS: ' , ' }]) {
+    const { child, exited } = runServer({ ...env, PORT: '0' })
+    t.after(() => child.kill())
+    const { code, stderr, stdout } = await exited
+    assert.equal(code, 1)
+    assert.equal(stdout, '')
+    assert.equal(stderr, 'regwatch-gateway: configuration error: no API key configured: set API_KEYS (comma-separated) or API_KEYS_FILE (one key per line)\n')
+  }
+})
+
+test('starts with a key, serves /healthz, and exits 0 on SIGTERM', { timeout: 10_000 }, async (t) => {
+  const { child, exited, stdout } = runServer({ API_KEYS: 'k', PORT: '0', HOST: '127.0.0.1' })
+  t.after(() => child.kill())
+  const listening = /"msg":"Server listening at (http:\/\/127\.0\.0\.1:\d+)"/
+  while (!listening.test(stdout())) {
+    const [, signalled] = await Promise.race([once(child, 'stdout').then(() => [true, false]), exited.then(() => [false, true])])
+    assert.equal(signalled, false, `server exited early: ${stdout()}`)
+  }
+  const base = listening.exec(stdout())[1]
+  const response = await fetch(`${base}/healthz`)
+  assert.equal(response.status, 200)
+  assert.deepEqual(await response.json(), { status: 'ok' })
+
+  child.kill('SIGTERM')
+  const { code } = await exited
+  assert.equal(code, 0)
+})
