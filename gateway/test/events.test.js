@@ -79,6 +79,18 @@ test('events keep flowing after UPSTREAM_TIMEOUT_MS: the stream has no response 
   await stream.until((text) => text.includes('id: 42\ndata: later\n\n'))
 })
 
+test('when the upstream ends the stream, the client\'s stream ends too', { timeout: 10_000 }, async (t) => {
+  const { upstream, gateway } = await setup(t)
+  const seen = upstream.nextRequest()
+  const stream = await openStream(`${gateway.url}/admin/events`, withKey())
+  t.after(() => stream.close())
+  await stream.until(hasFirstEvent)
+  const { res } = await seen
+  res.end('id: 43\ndata: bye\n\n')
+  await stream.until((text) => text.endsWith('id: 43\ndata: bye\n\n'))
+  await stream.closed()
+})
+
 test('Last-Event-ID header and last_event_id query pass through', { timeout: 10_000 }, async (t) => {
   const { upstream, gateway } = await setup(t)
   const viaHeader = await readFirstEventAndDisconnect(upstream, `${gateway.url}/admin/events`, withKey({ 'last-event-id': '40' }))

@@ -17,6 +17,7 @@ export default fp(async function tokensPlugin (fastify) {
 
   fastify.post('/admin/tokens', async function mintToken (request, reply) {
     const { token, expiresIn } = this.eventTokens.issue()
+    request.log.info({ expires_in: expiresIn }, 'event token issued')
     reply.header('cache-control', 'no-store')
     return { token, expires_in: expiresIn }
   })
