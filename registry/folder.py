@@ -132,6 +132,13 @@ def inspect_version(
         return rejected("folder is a symlink that points outside the registry root")
     if not folder.is_dir():
         return rejected("not a folder")
+    # Still being written to? Look again once it is quiet, before reading (or hashing) it.
+    quiet_for = time.time() - max(current[3::4]) / 1e9
+    if quiet_for < settle_seconds:
+        return VersionState(
+            name, Status.SETTLING, version, "still changing", fingerprint=current,
+            settles_in=settle_seconds - quiet_for,
+        )
     try:
         metadata = _read_metadata(folder / METADATA_FILE)
         model = folder / MODEL_FILE
@@ -149,13 +156,6 @@ def inspect_version(
     except OSError as exc:
         return rejected(f"cannot read folder: {exc.strerror or exc}")
 
-    newest_change = max(current[3::4]) / 1e9
-    quiet_for = time.time() - newest_change
-    if quiet_for < settle_seconds:
-        return VersionState(
-            name, Status.SETTLING, version, "still changing", metadata, current,
-            settles_in=settle_seconds - quiet_for,
-        )
     return VersionState(name, Status.COMPLETE, version, "", metadata, current)
 
 

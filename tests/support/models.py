@@ -1,7 +1,9 @@
 """Small real scikit-learn models and version folders for tests."""
 
 import json
+import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -48,3 +50,31 @@ def copy_in(folder: Path, root: Path, name: str) -> Path:
     target = root / "versions" / name
     shutil.copytree(folder, target)
     return target
+
+
+def pickled_by_other_sklearn(path: Path, version: str = "1.0.2") -> None:
+    """Write a model whose pickle claims another scikit-learn version (as an old one would)."""
+    import sklearn.base
+
+    real = sklearn.base.__version__
+    sklearn.base.__version__ = version
+    try:
+        joblib.dump(iris_model(), path)
+    finally:
+        sklearn.base.__version__ = real
+
+
+def write_slowly(path: Path, data: bytes, chunks: int, pause: float, between: Callable[[], None]) -> None:
+    """Write `data` in chunks, stalling between them as a slow network copy does, and
+    calling `between()` while the file is still partial."""
+    import time
+
+    size = -(-len(data) // chunks)
+    with path.open("wb") as fh:
+        for start in range(0, len(data), size):
+            if start:
+                time.sleep(pause)  # the scenario itself: a writer that stalls mid-file
+                between()
+            fh.write(data[start : start + size])
+            fh.flush()
+            os.fsync(fh.fileno())
