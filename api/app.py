@@ -16,6 +16,7 @@ from events import EventBus
 from registry import ModelRegistry, is_ignored_name
 from watcher import FolderWatcher
 
+from .body_limit import BodyLimitMiddleware
 from .errors import install_error_handlers
 from .live import LiveModel
 from .request_id import RequestIdMiddleware
@@ -83,11 +84,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Serves the latest scikit-learn model of a watched folder registry.",
         version="0.1.0",
         lifespan=lifespan,
-        max_body_size=settings.max_body_bytes,
     )
     install_error_handlers(app)
     for routes in (predict, models, events, health, metrics_route, dashboard):
         app.include_router(routes.router)
+    app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(RequestMetricsMiddleware, metrics=metrics)
     app.add_middleware(RequestIdMiddleware)
     return app

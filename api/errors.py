@@ -7,13 +7,19 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
+from starlette.types import Scope
 
 log = logging.getLogger("regwatch.api")
 
 
-def error_response(request: Request, status: int, message: str, **extra: Any) -> JSONResponse:
-    body = {"error": message, "request_id": request.scope.get("state", {}).get("request_id"), **extra}
+def error_json(scope: Scope, status: int, message: str, **extra: Any) -> JSONResponse:
+    """The error shape every failure uses, with the request id the middleware assigned."""
+    body = {"error": message, "request_id": scope.get("state", {}).get("request_id"), **extra}
     return JSONResponse(body, status_code=status)
+
+
+def error_response(request: Request, status: int, message: str, **extra: Any) -> JSONResponse:
+    return error_json(request.scope, status, message, **extra)
 
 
 def _describe(error: dict[str, Any]) -> str:
