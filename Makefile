@@ -5,8 +5,9 @@ BIN := $(VENV)/bin
 REGISTRY ?= var/registry
 HOST ?= 127.0.0.1
 PORT ?= 8000
+GATEWAY_PORT ?= 8080
 
-.PHONY: run test test-python test-gateway run-gateway bench bench-quick clean
+.PHONY: run test test-python test-gateway run-gateway clean bench bench-quick
 
 $(BIN)/regwatch: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,9 +23,15 @@ run: $(BIN)/regwatch
 		$(BIN)/regwatch demo --registry $(REGISTRY); fi
 	$(BIN)/regwatch serve --registry $(REGISTRY) --host $(HOST) --port $(PORT)
 
-test: test-python
+# The gateway in front of `make run` (another terminal): API_KEYS=secret make run-gateway
+run-gateway: gateway/node_modules/.package-lock.json
+	@if [ -z "$$API_KEYS$$API_KEYS_FILE" ]; then echo "set API_KEYS=key1,key2 (or API_KEYS_FILE)"; exit 1; fi
+	cd gateway && UPSTREAM_URL=http://$(HOST):$(PORT) PORT=$(GATEWAY_PORT) npm start
 
-test-python: $(BIN)/regwatch
+test: test-python test-gateway
+
+# The Python suite also drives the real gateway, so its node_modules come first.
+test-python: $(BIN)/regwatch gateway/node_modules/.package-lock.json
 	$(BIN)/pytest -q
 
 test-gateway: gateway/node_modules/.package-lock.json
@@ -32,3 +39,10 @@ test-gateway: gateway/node_modules/.package-lock.json
 
 clean:
 	rm -rf $(VENV) gateway/node_modules .pytest_cache .hypothesis
+
+# Benchmarks (bench/README.md): print a table, write bench/results/*.json; never fail on a figure.
+bench: $(BIN)/regwatch
+	$(BIN)/python bench/run.py
+
+bench-quick: $(BIN)/regwatch
+	$(BIN)/python bench/run.py --quick

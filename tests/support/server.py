@@ -1,4 +1,4 @@
-"""Run `regwatch serve` as a real process on 127.0.0.1 and wait for it without sleeping."""
+"""Run the services as real processes on 127.0.0.1 and wait for them without sleeping."""
 
 import os
 import re
@@ -9,17 +9,18 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-_RUNNING = re.compile(r"Uvicorn running on http://127\.0\.0\.1:(\d+)")
 START_TIMEOUT = 30.0
+REPO = Path(__file__).resolve().parents[2]
 
 
-class ServerProcess:
-    """A `python -m api serve` child process; its log lines are kept for assertions."""
+class ServiceProcess:
+    """A child process that listens on a port it reports in a log line (`port_pattern`).
+    Its log lines are kept for assertions."""
 
-    def __init__(self, registry: Path, *args: str, env: dict[str, str] | None = None) -> None:
-        self.registry = registry
-        self.args = args
-        self.env = {**os.environ, "REGWATCH_RECONCILE_INTERVAL": "30", **(env or {})}
+    def __init__(self, command: list[str], port_pattern: str, env: dict[str, str]) -> None:
+        self.command = command
+        self.port_pattern = re.compile(port_pattern)
+        self.env = {**os.environ, **env}
         self.lines: list[str] = []
         self._new_line = threading.Condition()
         self.port: int | None = None
@@ -30,11 +31,9 @@ class ServerProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> "ServerProcess":
+    def start(self) -> "ServiceProcess":
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "api", "serve", "--registry", str(self.registry),
-             "--host", "127.0.0.1", "--port", "0", *self.args],
-            stderr=subprocess.STDOUT, stdout=subprocess.PIPE, text=True, env=self.env,
+            self.command, stderr=subprocess.STDOUT, stdout=subprocess.PIPE, text=True, env=self.env, cwd=REPO
         )
         threading.Thread(target=self._read_output, daemon=True).start()
         if not self._ready.wait(START_TIMEOUT) or self.port is None:
@@ -48,7 +47,7 @@ class ServerProcess:
             with self._new_line:
                 self.lines.append(line.rstrip("\n"))
                 self._new_line.notify_all()
-            if match := _RUNNING.search(line):
+            if self.port is None and (match := self.port_pattern.search(line)):
                 self.port = int(match.group(1))
                 self._ready.set()
         self._ready.set()  # the process ended: unblock start()
@@ -76,8 +75,32 @@ class ServerProcess:
             self._process.kill()
             self._process.wait(timeout=5)
 
-    def __enter__(self) -> "ServerProcess":
+    def __enter__(self) -> "ServiceProcess":
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class ServerProcess(ServiceProcess):
+    """`regwatch serve` on a free port of 127.0.0.1."""
+
+    def __init__(self, registry: Path, *args: str, env: dict[str, str] | None = None) -> None:
+        self.registry = registry
+        super().__init__(
+            [sys.executable, "-m", "api", "serve", "--registry", str(registry),
+             "--host", "127.0.0.1", "--port", "0", *args],
+            r"Uvicorn running on http://127\.0\.0\.1:(\d+)",
+            {"REGWATCH_RECONCILE_INTERVAL": "30", **(env or {})},
+        )
+
+
+class GatewayProcess(ServiceProcess):
+    """The Fastify gateway (`node gateway/src/server.js`) on a free port, in front of `upstream`."""
+
+    def __init__(self, upstream: str, api_keys: str, env: dict[str, str] | None = None) -> None:
+        super().__init__(
+            ["node", "gateway/src/server.js"],
+            r"Server listening at http://127\.0\.0\.1:(\d+)",
+            {"UPSTREAM_URL": upstream, "API_KEYS": api_keys, "PORT": "0", "HOST": "127.0.0.1", **(env or {})},
+        )

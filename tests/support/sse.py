@@ -19,9 +19,13 @@ class SseEvent(StreamEvent):
 class SseStream:
     """`async with SseStream(url) as s: await s.wait_for("model_loaded", "1.1.0")`."""
 
-    def __init__(self, url: str, last_event_id: int | None = None, path: str = "/events") -> None:
+    def __init__(
+        self, url: str, last_event_id: int | None = None, path: str = "/events", headers: dict | None = None
+    ) -> None:
         self.url = url + path
-        self.headers = {"Last-Event-ID": str(last_event_id)} if last_event_id is not None else {}
+        self.headers = dict(headers or {})
+        if last_event_id is not None:
+            self.headers["Last-Event-ID"] = str(last_event_id)
         self.seen: list[SseEvent] = []
         self._parser = SseParser()
         self._client = httpx.AsyncClient(timeout=httpx.Timeout(5.0, read=None))

@@ -1,0 +1,59 @@
+"""The real Python API behind the real Fastify gateway, both as processes on 127.0.0.1."""
+
+import shutil
+
+import httpx
+import pytest
+from support.models import IRIS_ROW, publish
+from support.server import REPO, GatewayProcess
+from support.sse import SseStream
+
+pytestmark = pytest.mark.skipif(
+    not (REPO / "gateway" / "node_modules").is_dir() or shutil.which("node") is None,
+    reason="gateway dependencies not installed (make test runs npm ci first)",
+)
+
+KEY = "test-key-0123456789"
+
+
+@pytest.fixture
+def gateway(server):
+    with GatewayProcess(server.url, KEY) as gateway:
+        yield gateway
+
+
+async def test_publish_and_read_through_the_gateway(root, server, gateway):
+    async with SseStream(server.url) as events:
+        publish(root, "1.0.0", metadata={"description": "via gateway"})
+        await events.wait_for("model_loaded", "1.0.0")
+
+    with httpx.Client(base_url=gateway.url, timeout=10) as client:
+        assert client.get("/admin/models/latest").status_code == 401
+        assert client.post("/predict", json={"instances": [IRIS_ROW]}).status_code == 401
+        assert client.get("/admin/models", headers={"x-api-key": "wrong"}).status_code == 401
+
+        keyed = {"x-api-key": KEY, "x-request-id": "through-both-1"}
+        latest = client.get("/admin/models/latest", headers=keyed)
+        assert latest.status_code == 200
+        assert latest.json()["version"] == "1.0.0"
+        assert latest.json()["metadata"]["description"] == "via gateway"
+
+        prediction = client.post("/predict", json={"instances": [IRIS_ROW]}, headers=keyed)
+        assert prediction.status_code == 200
+        assert prediction.json()["model_version"] == "1.0.0"
+        assert prediction.headers["x-model-version"] == "1.0.0"
+        assert prediction.headers["x-request-id"] == "through-both-1"
+
+        bad = client.post("/predict", json={"instances": [[1, 2]]}, headers={"authorization": f"Bearer {KEY}"})
+        assert bad.status_code == 422 and "expects 4 features" in bad.json()["error"]
+    # One request id, followed across both services.
+    server.wait_for_line(lambda line: "through-both-1" in line and "/predict" in line)
+    gateway.wait_for_line(lambda line: "through-both-1" in line)
+    assert KEY not in gateway.log_text()
+
+
+async def test_admin_events_stream_through_the_gateway(root, server, gateway):
+    async with SseStream(gateway.url, path="/admin/events", headers={"x-api-key": KEY}) as events:
+        assert (await events.next()).event == "snapshot"
+        publish(root, "2.0.0")
+        await events.wait_for("model_loaded", "2.0.0")
