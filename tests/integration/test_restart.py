@@ -1,4 +1,4 @@
-"""Restart durability: a new process on the same registry rediscovers everything."""
+"""Restart durability (a redeploy): a new process on the same registry rediscovers everything."""
 
 import threading
 
@@ -8,11 +8,11 @@ from support.sse import SseStream
 
 
 async def test_a_new_process_serves_the_same_latest(root, server_factory):
-    for version in ["1.0.0", "1.1.0", "1.2.0"]:
-        publish(root, version)
     first = server_factory()
     async with SseStream(first.url) as events:
-        await events.wait_serving("1.2.0")
+        for version in ["1.0.0", "1.1.0", "1.2.0"]:
+            publish(root, version)
+            await events.wait_for("model_loaded", version)
     before = httpx.get(f"{first.url}/models").json()
     first.stop()
 
