@@ -156,3 +156,20 @@ def test_a_folder_written_to_just_now_is_settling(root, tmp_path):
     registry = ModelRegistry(root, settle_seconds=3600, scan=False)
     state = registry.inspect("1.0.0")
     assert state.status is Status.SETTLING and state.settles_in > 0
+
+
+def test_unreadable_metadata_is_rejected_not_raised(root, tmp_path, monkeypatch):
+    """Root reads any file, so the permission error is injected where the read happens."""
+    from pathlib import Path
+
+    build_folder(tmp_path / "f").rename(root / "versions" / "1.0.0")
+    real_read = Path.read_bytes
+
+    def denied(self):
+        if self.name == "metadata.json":
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_read(self)
+
+    monkeypatch.setattr(Path, "read_bytes", denied)
+    state = ModelRegistry(root, scan=False).inspect("1.0.0")
+    assert state.status is Status.REJECTED and "permission denied" in state.reason
