@@ -14,7 +14,7 @@ from collections import OrderedDict
 
 import anyio
 
-from events import RESET, EventBus
+from events import RESET, EventBus, Subscription
 from registry import CorruptVersion, ModelRegistry, VersionNotFound, VersionState
 
 from .loading import LoadedModel, LoadError, load_model
@@ -70,7 +70,7 @@ class LiveModel:
                     self._dirty.clear()
                     await self.reconcile()
 
-    async def _mark_dirty_on(self, changes) -> None:
+    async def _mark_dirty_on(self, changes: Subscription) -> None:
         async for _ in changes:
             self._dirty.set()
 

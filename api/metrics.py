@@ -78,11 +78,17 @@ class _LiveCollector(Collector):
         info = InfoMetricFamily("regwatch_serving", "The model version serving /predict")
         info.add_metric([], {"version": serving.version if serving else ""})
         yield info
-        yield GaugeMetricFamily("regwatch_versions", "Complete versions in the index", value=len(self.svc.registry.index))
-        yield GaugeMetricFamily("regwatch_event_subscribers", "Subscribers on the event bus (SSE clients and internal)", value=self.svc.bus.subscriber_count)
-        yield GaugeMetricFamily("regwatch_watcher_events", "Raw file-system events seen by the watcher", value=self.watcher.raw_events)
-        yield GaugeMetricFamily("regwatch_watcher_restarts", "Times the file watcher was restarted", value=self.watcher.restarts)
-        yield GaugeMetricFamily("regwatch_rescans", "Full registry rescans run after start-up", value=self.sync.rescans)
+        gauges = {
+            "regwatch_versions": ("Complete versions in the index", len(self.svc.registry.index)),
+            "regwatch_event_subscribers": (
+                "Subscribers on the event bus (SSE clients and internal)", self.svc.bus.subscriber_count,
+            ),
+            "regwatch_watcher_events": ("Raw file-system events seen by the watcher", self.watcher.raw_events),
+            "regwatch_watcher_restarts": ("Times the file watcher was restarted", self.watcher.restarts),
+            "regwatch_rescans": ("Full registry rescans run after start-up", self.sync.rescans),
+        }
+        for name, (help_text, value) in gauges.items():
+            yield GaugeMetricFamily(name, help_text, value=value)
 
 
 class RequestMetricsMiddleware:
