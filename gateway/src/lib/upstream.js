@@ -1,5 +1,6 @@
 // What every proxied request shares: how headers go upstream and how
 // upstream failures become 502/504 JSON errors.
+import replyFrom from '@fastify/reply-from'
 import { REQUEST_ID_HEADER } from '../plugins/request-id.js'
 import { sendError } from '../plugins/errors.js'
 import { queryWithout } from './query.js'
@@ -59,3 +60,18 @@ export const proxyOptions = Object.freeze({
   onError: onUpstreamError,
   retryDelay: () => null
 })
+
+// Registers reply-from in the calling plugin's scope: its own connection pool to the
+// upstream, with connecting and the response headers bounded by the upstream timeout.
+// `bodyTimeoutMs` 0 leaves a body (an SSE stream) unbounded once it has started.
+export async function registerUpstream (fastify, { bodyTimeoutMs }) {
+  const { upstreamUrl, upstreamTimeoutMs } = fastify.config
+  await fastify.register(replyFrom, {
+    base: upstreamUrl,
+    undici: {
+      connectTimeout: upstreamTimeoutMs,
+      headersTimeout: upstreamTimeoutMs,
+      bodyTimeout: bodyTimeoutMs
+    }
+  })
+}

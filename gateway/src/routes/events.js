@@ -4,20 +4,10 @@
 // bounded, so a down upstream fails fast with 502 and a mute one with 504.
 // Closing the client connection destroys the upstream response, which closes
 // the upstream connection.
-import replyFrom from '@fastify/reply-from'
-import { proxyOptions, rewriteResponseHeaders } from '../lib/upstream.js'
+import { proxyOptions, registerUpstream, rewriteResponseHeaders } from '../lib/upstream.js'
 
 export default async function eventRoutes (fastify) {
-  const { upstreamUrl, upstreamTimeoutMs } = fastify.config
-
-  await fastify.register(replyFrom, {
-    base: upstreamUrl,
-    undici: {
-      connectTimeout: upstreamTimeoutMs,
-      headersTimeout: upstreamTimeoutMs,
-      bodyTimeout: 0
-    }
-  })
+  await registerUpstream(fastify, { bodyTimeoutMs: 0 })
 
   // Open streams never end by themselves: cut them when the gateway shuts
   // down so that close() does not wait for them (EventSource reconnects).

@@ -1,21 +1,11 @@
 // Request/response routes: POST /predict and the read-only model admin API.
 // Bodies are forwarded byte for byte (see the raw body parser in app.js), so
 // the upstream does all validation and its status and JSON come back as is.
-import replyFrom from '@fastify/reply-from'
-import { proxyOptions } from '../lib/upstream.js'
+import { proxyOptions, registerUpstream } from '../lib/upstream.js'
 
 export default async function modelRoutes (fastify) {
-  const { upstreamUrl, upstreamTimeoutMs } = fastify.config
-
-  // Scoped to this plugin: its own connection pool, with the response timeout.
-  await fastify.register(replyFrom, {
-    base: upstreamUrl,
-    undici: {
-      connectTimeout: upstreamTimeoutMs,
-      headersTimeout: upstreamTimeoutMs,
-      bodyTimeout: upstreamTimeoutMs
-    }
-  })
+  // Scoped to this plugin: its own connection pool, the whole response bounded.
+  await registerUpstream(fastify, { bodyTimeoutMs: fastify.config.upstreamTimeoutMs })
 
   fastify.post('/predict', function predict (request, reply) {
     const body = request.body
