@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -49,6 +50,11 @@ class Metrics:
         self.registry_events = Counter(
             "regwatch_registry_events", "Registry events published", ["type"], registry=r
         )
+        # `labels()` locks and builds a key on every call; on the hot path each label set
+        # (route x method x status, or a version) is looked up once and reused.
+        self.request_counter = lru_cache(maxsize=1024)(self.requests.labels)
+        self.latency_histogram = lru_cache(maxsize=1024)(self.latency.labels)
+        self.prediction_counter = lru_cache(maxsize=1024)(self.predictions.labels)
 
     async def follow(self, bus: EventBus) -> None:
         """Count the bus's public events for as long as the service runs."""
@@ -109,14 +115,14 @@ class RequestMetricsMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                route = _route_of(scope)
-                self.metrics.latency.labels(scope["method"], route).observe(time.perf_counter() - started)
+                elapsed = time.perf_counter() - started
+                self.metrics.latency_histogram(scope["method"], _route_of(scope)).observe(elapsed)
             await send(message)
 
         try:
             await self.app(scope, receive, observe)
         finally:
-            self.metrics.requests.labels(scope["method"], _route_of(scope), str(status)).inc()
+            self.metrics.request_counter(scope["method"], _route_of(scope), str(status)).inc()
 
 
 def _route_of(scope: Scope) -> str:

@@ -21,6 +21,7 @@ class ServiceState:
     metrics: Metrics
 
 
-def service(request: Request) -> ServiceState:
-    """FastAPI dependency: the running service's shared state."""
+async def service(request: Request) -> ServiceState:
+    """FastAPI dependency: the running service's shared state. `async` on purpose: FastAPI
+    runs a plain `def` dependency in the thread pool, a thread hop on every request."""
     return request.app.state.service

@@ -4,14 +4,29 @@ import os
 from collections.abc import Callable
 
 from watchdog.events import (
+    DirCreatedEvent,
     DirDeletedEvent,
+    DirModifiedEvent,
+    DirMovedEvent,
+    FileClosedEvent,
+    FileCreatedEvent,
+    FileDeletedEvent,
+    FileModifiedEvent,
+    FileMovedEvent,
     FileSystemEvent,
     FileSystemEventHandler,
     FileSystemMovedEvent,
 )
 
-# Reads (ours included: the loader opens model files) must not look like changes.
-IGNORED_EVENT_TYPES = frozenset({"opened", "closed_no_write"})
+# Only events that can change a folder's contents. Reads (a rescan reads every
+# metadata.json and hashes models; the loader opens model files) must not look like
+# changes, and must not even be asked of inotify: at thousands of versions one rescan's
+# IN_OPEN/IN_CLOSE_NOWRITE events overflow the kernel queue, and the overflow asks for
+# another rescan.
+CHANGE_EVENTS = [
+    DirCreatedEvent, FileCreatedEvent, DirDeletedEvent, FileDeletedEvent, DirMovedEvent,
+    FileMovedEvent, DirModifiedEvent, FileModifiedEvent, FileClosedEvent,
+]
 
 
 class FolderChangeHandler(FileSystemEventHandler):
@@ -31,8 +46,6 @@ class FolderChangeHandler(FileSystemEventHandler):
         self._ignore = ignore or (lambda name: False)
 
     def on_any_event(self, event: FileSystemEvent) -> None:
-        if event.event_type in IGNORED_EVENT_TYPES:
-            return
         paths = [event.src_path]
         if isinstance(event, FileSystemMovedEvent):
             paths.append(event.dest_path)

@@ -19,7 +19,7 @@ from watchdog.observers.polling import PollingObserver
 from events import RESCAN_REQUESTED, VERSION_CHANGED, EventBus
 
 from .debounce import Debouncer
-from .handler import FolderChangeHandler
+from .handler import CHANGE_EVENTS, FolderChangeHandler
 
 log = logging.getLogger("regwatch.watcher")
 
@@ -87,12 +87,12 @@ class FolderWatcher:
 
         def schedule() -> None:
             try:
-                observer.schedule(handler, str(self.folder), recursive=True)
+                observer.schedule(handler, str(self.folder), recursive=True, event_filter=CHANGE_EVENTS)
             except OSError as exc:
                 # inotify watch limit: watch only the top level; rescans cover the rest.
                 log.warning("recursive watch failed (%s); watching the top level only", exc)
                 observer.unschedule_all()
-                observer.schedule(handler, str(self.folder), recursive=False)
+                observer.schedule(handler, str(self.folder), recursive=False, event_filter=CHANGE_EVENTS)
             observer.start()
 
         await anyio.to_thread.run_sync(schedule)

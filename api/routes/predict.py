@@ -77,7 +77,7 @@ async def predict(
             predictions = await anyio.to_thread.run_sync(loaded.model.predict, features)
     except (ValueError, TypeError) as exc:
         raise HTTPException(422, f"model {loaded.version} rejected the input: {exc}") from None
-    svc.metrics.predictions.labels(loaded.version).inc(len(body.instances))
+    svc.metrics.prediction_counter(loaded.version).inc(len(body.instances))
     return JSONResponse(
         {"model_version": loaded.version, "predictions": np.asarray(predictions).tolist()},
         headers={"X-Model-Version": loaded.version},
