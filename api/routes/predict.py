@@ -4,14 +4,15 @@ from typing import Annotated
 
 import anyio
 import numpy as np
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from registry import VersionNotFound
 
 from ..loading import LoadedModel, LoadError
-from ..state import ServiceState, service
+from ..state import ServiceState
 
 router = APIRouter(tags=["predict"])
 
@@ -57,16 +58,35 @@ def _check_shape(instances: list[list[float]], loaded: LoadedModel, max_batch: i
         raise HTTPException(422, "instances: rows must not be empty")
 
 
+def _parse_body(raw: bytes) -> PredictRequest:
+    """Validate the raw body in one pydantic call (JSON parsing included). FastAPI's own
+    body parameter costs ~10 % of single-row throughput in dependency solving; the errors
+    are the same RequestValidationError, so the 422 shape does not change."""
+    try:
+        return PredictRequest.model_validate_json(raw)
+    except ValidationError as exc:
+        raise RequestValidationError(
+            [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
+        ) from None
+
+
 @router.post(
     "/predict",
     response_model=PredictResponse,
     responses={404: {}, 409: {}, 413: {}, 422: {}, 503: {}},
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": PredictRequest.model_json_schema()}},
+        }
+    },
 )
 async def predict(
-    body: PredictRequest,
-    svc: Annotated[ServiceState, Depends(service)],
+    request: Request,
     version: Annotated[str | None, Query(max_length=128, description="pin a version")] = None,
 ) -> JSONResponse:
+    svc: ServiceState = request.app.state.service
+    body = _parse_body(await request.body())
     loaded = await _choose_model(svc, version)
     _check_shape(body.instances, loaded, svc.settings.max_batch)
     features = np.asarray(body.instances, dtype=np.float64)

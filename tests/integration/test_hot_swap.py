@@ -103,7 +103,7 @@ async def _wait_serving(url: str, version: str) -> None:
         ({"instances": [[1, "x", 3, 4]]}, "valid number"),
         ({"instances": [[1, 2, 3, 4], [1, 2]]}, "same number of features"),
         ({"instances": [[]]}, "expects 4 features"),
-        ({"instances": [1, 2, 3, 4]}, "valid list"),
+        ({"instances": [1, 2, 3, 4]}, "valid array"),
         ({"rows": [[1, 2, 3, 4]]}, "instances"),
         ({"instances": [[1, 2, 3, 4]] * 1001}, "exceeds the limit of 1000"),
         ("not json", "JSON"),
