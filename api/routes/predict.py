@@ -4,7 +4,7 @@ from typing import Annotated
 
 import anyio
 import numpy as np
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -75,17 +75,21 @@ def _parse_body(raw: bytes) -> PredictRequest:
     response_model=PredictResponse,
     responses={404: {}, 409: {}, 413: {}, 422: {}, 503: {}},
     openapi_extra={
+        # Parameters are read by hand below (the hot path skips FastAPI's dependency
+        # solving); they are documented here so the OpenAPI schema stays complete.
+        "parameters": [
+            {"name": "version", "in": "query", "required": False, "description": "pin a version",
+             "schema": {"type": "string", "maxLength": 128}},
+        ],
         "requestBody": {
             "required": True,
             "content": {"application/json": {"schema": PredictRequest.model_json_schema()}},
         }
     },
 )
-async def predict(
-    request: Request,
-    version: Annotated[str | None, Query(max_length=128, description="pin a version")] = None,
-) -> JSONResponse:
+async def predict(request: Request) -> JSONResponse:
     svc: ServiceState = request.app.state.service
+    version = request.query_params.get("version")
     body = _parse_body(await request.body())
     loaded = await _choose_model(svc, version)
     _check_shape(body.instances, loaded, svc.settings.max_batch)
