@@ -30,7 +30,7 @@ class LiveModel:
         registry: ModelRegistry,
         bus: EventBus,
         *,
-        cache_size: int = 4,
+        cache_size: int = 2,
         allow_version_mismatch: bool = False,
     ) -> None:
         self.registry = registry

@@ -20,13 +20,14 @@ class Settings(BaseSettings):
     allow_version_mismatch: bool = Field(
         False, description="load models pickled by another scikit-learn version (with a warning)"
     )
-    model_cache_size: int = Field(4, ge=2, description="loaded models kept (serving + previous + pinned)")
+    model_cache_size: int = Field(
+        2, ge=2, description="loaded models kept warm: serving + previous (+ pinned, if raised)"
+    )
     max_batch: int = Field(1000, ge=1, description="most instances in one /predict request")
     max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024, description="largest accepted request body")
     inline_rows: int = Field(64, ge=0, description="batches up to this size predict on the event loop")
     event_buffer: int = Field(1024, ge=1, description="events kept for Last-Event-ID replay")
     subscriber_queue: int = Field(256, ge=1, description="events queued per SSE client before it is reset")
-    sse_ping_seconds: float = Field(15.0, gt=0, description="keep-alive comment interval on /events")
     log_level: str = "info"
     log_json: bool = Field(False, description="one JSON object per log line")
     access_log: bool = Field(True, description="log one line per request")

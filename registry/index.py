@@ -6,6 +6,7 @@ group is looked at, so an update costs O(1) whatever the size of the registry.
 """
 
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal
 
@@ -67,14 +68,17 @@ class VersionIndex:
             self._latest_stale = False
         return self._available.get(self._latest) if self._latest is not None else None
 
-    def candidates(self) -> list[str]:
-        """Available names in the order a server should try them: latest first, then down."""
-        ordered = self.available()[::-1]
+    def candidates(self) -> Iterator[str]:
+        """Available names in the order a server should try them: latest first, then down.
+
+        Lazy: a caller that is happy with the latest never pays for the sorted list.
+        """
         latest = self.latest()
         if latest is not None:
-            ordered.remove(latest)
-            ordered.insert(0, latest)
-        return ordered
+            yield latest
+        for name in reversed(self.available()):
+            if name != latest:
+                yield name
 
     def __len__(self) -> int:
         return len(self._available)

@@ -2,13 +2,14 @@
 
 A new client gets a `snapshot` (the same document as GET /models) and then live events.
 A client that reconnects with `Last-Event-ID` gets exactly the events it missed, or,
-when they have left the replay buffer, `reset` followed by a fresh `snapshot`.
+when they have left the replay buffer, `reset` followed by a fresh `snapshot`. While idle,
+FastAPI's SSE support sends a `: ping` comment every 15 s, which keeps proxies from
+closing the connection.
 """
 
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-import anyio
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
@@ -44,7 +45,6 @@ async def stream_events(
     subscription = svc.bus.subscribe(PUBLIC_TYPES | {RESET}, maxsize=svc.settings.subscriber_queue)
     # Subscribing and reading the buffer happen with no await in between: no gap, no repeat.
     missed = svc.bus.since(int(resume_from)) if resume_from and resume_from.isdigit() else None
-    ping_every = svc.settings.sse_ping_seconds
     with subscription:
         if missed is not None:
             for event in missed:
@@ -53,12 +53,8 @@ async def stream_events(
             if resume_from:
                 yield _reset("the events after your Last-Event-ID are no longer available")
             yield _snapshot(svc)
-        while True:
-            with anyio.move_on_after(ping_every) as idle:
-                event = await subscription.get()
-            if idle.cancelled_caught:
-                yield ServerSentEvent(comment="keep-alive")
-            elif event.type == RESET:
+        async for event in subscription:
+            if event.type == RESET:
                 yield _reset("you fell behind the event stream")
                 yield _snapshot(svc)
             else:

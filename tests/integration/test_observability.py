@@ -8,6 +8,7 @@ import sys
 import threading
 
 import httpx
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from support.models import IRIS_ROW, publish
 from support.sse import SseStream
@@ -178,3 +179,13 @@ def test_events_cli_json_mode(root, server):
     finally:
         follower.kill()
         follower.wait(timeout=5)
+
+
+@pytest.mark.slow
+def test_an_idle_stream_gets_keep_alive_comments(server):
+    """FastAPI's SSE support pings every 15 s; a proxy would otherwise close the idle link."""
+    with httpx.Client(base_url=server.url, timeout=httpx.Timeout(5.0, read=30.0)) as client:
+        with client.stream("GET", "/events") as response:
+            lines = response.iter_lines()
+            assert next(lines).startswith("event: snapshot")
+            assert next(line for line in lines if line.startswith(":")) == ": ping"

@@ -65,7 +65,7 @@ def test_candidates_put_latest_first_then_descend():
     for name in ["1.0.0", "3.0.0rc1", "2.0.0", "1.5.0"]:
         index.apply(complete(name))
     assert index.latest() == "2.0.0"
-    assert index.candidates() == ["2.0.0", "3.0.0rc1", "1.5.0", "1.0.0"]
+    assert list(index.candidates()) == ["2.0.0", "3.0.0rc1", "1.5.0", "1.0.0"]
     assert index.available() == ["1.0.0", "1.5.0", "2.0.0", "3.0.0rc1"]
 
 
