@@ -68,8 +68,10 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _is_within(path: Path, root: Path) -> bool:
-    return path.resolve().is_relative_to(root.resolve())
+def _escapes(path: Path, root: Path) -> bool:
+    """True for a symlink that resolves outside `root`. Only symlinks are resolved (an
+    expensive walk): a plain entry cannot leave, since version names hold no separator."""
+    return path.is_symlink() and not path.resolve().is_relative_to(root.resolve())
 
 
 def _read_metadata(path: Path) -> dict[str, Any]:
@@ -128,7 +130,7 @@ def inspect_version(
     def rejected(reason: str) -> VersionState:
         return VersionState(name, Status.REJECTED, version, reason, fingerprint=current)
 
-    if stat.S_ISLNK(mode) and not _is_within(folder, root):
+    if stat.S_ISLNK(mode) and _escapes(folder, root):
         return rejected("folder is a symlink that points outside the registry root")
     if not folder.is_dir():
         return rejected("not a folder")
@@ -144,7 +146,7 @@ def inspect_version(
         model = folder / MODEL_FILE
         if not model.is_file():
             return rejected(f"{MODEL_FILE} is missing")
-        if not _is_within(model, root):
+        if _escapes(model, root):
             return rejected(f"{MODEL_FILE} is a symlink that points outside the registry root")
         expected = metadata.get("sha256")
         if expected is not None and sha256_of(model) != expected.lower():
