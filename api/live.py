@@ -127,6 +127,9 @@ class LiveModel:
         return await asyncio.shield(pending)
 
     async def _load_uncached(self, state: VersionState) -> LoadedModel:
+        # Make room first: at most `cache_size` models are alive even while one loads.
+        while len(self._cache) >= self._cache_size:
+            self._cache.popitem(last=False)
         try:
             path = self.registry.model_path(state.name)
             loaded = await anyio.to_thread.run_sync(load_model, path, state, self.allow_version_mismatch)
@@ -135,8 +138,6 @@ class LiveModel:
         self._failed.pop(state.name, None)
         self._cache[state.name] = loaded
         self._cache.move_to_end(state.name)
-        while len(self._cache) > self._cache_size:
-            self._cache.popitem(last=False)
         return loaded
 
     def _record_failure(self, state: VersionState, reason: str) -> LoadError:
