@@ -13,7 +13,7 @@ import anyio
 import sklearn
 from fastapi import FastAPI
 
-from events import EventBus
+from events import KEEPALIVE, EventBus
 from registry import ModelRegistry, is_ignored_name
 from watcher import FolderWatcher
 
@@ -28,6 +28,13 @@ from .state import ServiceState
 from .sync import RegistrySync
 
 log = logging.getLogger("regwatch.api")
+
+
+async def _keepalive_ticks(bus: EventBus, every: float) -> None:
+    """One shared tick for every SSE stream, instead of a timeout on each stream's wait."""
+    while True:
+        await anyio.sleep(every)
+        bus.publish(KEEPALIVE)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -74,6 +81,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await watcher.started.wait()
             await sync.initial_scan()
             tasks.start_soon(live.run)
+            tasks.start_soon(_keepalive_ticks, bus, settings.sse_keepalive_seconds)
             log.info(
                 "watching %s (%s); %d versions, latest %s",
                 registry.versions_dir,

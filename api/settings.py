@@ -28,6 +28,7 @@ class Settings(BaseSettings):
     inline_rows: int = Field(64, ge=0, description="batches up to this size predict on the event loop")
     event_buffer: int = Field(1024, ge=1, description="events kept for Last-Event-ID replay")
     subscriber_queue: int = Field(256, ge=1, description="events queued per SSE client before it is reset")
+    sse_keepalive_seconds: float = Field(15.0, gt=0, description="keep-alive comment interval on /events")
     log_level: str = "info"
     log_json: bool = Field(False, description="one JSON object per log line")
     access_log: bool = Field(True, description="log one line per request")

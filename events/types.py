@@ -22,6 +22,7 @@ PUBLIC_TYPES = frozenset(
 VERSION_CHANGED = "version_changed"  # internal: the folder of `version` may have changed
 RESCAN_REQUESTED = "rescan_requested"  # internal: events may have been missed, rescan all
 RESET = "reset"  # to one subscriber: you missed events, re-read the state
+KEEPALIVE = "keepalive"  # internal: a tick for streams to send a keep-alive comment
 
 
 def utc_now() -> str:
@@ -34,7 +35,7 @@ class Event:
     type: str
     version: str | None = None
     at: str = field(default_factory=utc_now)
-    data: dict[str, Any] = field(default_factory=dict)
+    data: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
 
     @property
     def public(self) -> bool:

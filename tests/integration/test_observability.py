@@ -1,5 +1,6 @@
 """Observability over a real uvicorn process: SSE, request ids, metrics, the events CLI."""
 
+import itertools
 import json
 import queue
 import re
@@ -8,7 +9,6 @@ import sys
 import threading
 
 import httpx
-import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from support.models import IRIS_ROW, publish
 from support.sse import SseStream
@@ -181,11 +181,13 @@ def test_events_cli_json_mode(root, server):
         follower.wait(timeout=5)
 
 
-@pytest.mark.slow
-def test_an_idle_stream_gets_keep_alive_comments(server):
-    """FastAPI's SSE support pings every 15 s; a proxy would otherwise close the idle link."""
-    with httpx.Client(base_url=server.url, timeout=httpx.Timeout(5.0, read=30.0)) as client:
+def test_an_idle_stream_gets_keep_alive_comments(server_factory):
+    """A shared tick sends idle streams a comment; proxies would otherwise close them."""
+    server = server_factory(env={"REGWATCH_SSE_KEEPALIVE_SECONDS": "0.2"})
+    with httpx.Client(base_url=server.url, timeout=httpx.Timeout(5.0, read=10.0)) as client:
         with client.stream("GET", "/events") as response:
+            assert response.headers["content-type"].startswith("text/event-stream")
             lines = response.iter_lines()
             assert next(lines).startswith("event: snapshot")
-            assert next(line for line in lines if line.startswith(":")) == ": ping"
+            pings = [line for line in itertools.islice((l for l in lines if l.startswith(":")), 2)]
+            assert pings == [": ping", ": ping"]
