@@ -7,7 +7,7 @@ from typing import Annotated, Any
 import typer
 from packaging.version import Version
 
-from registry import ModelRegistry, RegistryError, Status
+from registry import ModelRegistry, RegistryError
 
 from .settings import Settings
 
@@ -139,10 +139,8 @@ def list_versions(
         marker = "*" if name == latest else " "
         typer.echo(f"{marker} {name:<16} {meta.get('created_at', ''):<26} {meta.get('description', '')}")
     if not quiet:
-        for name in store.index.names():
-            state = store.index.state(name)
-            if state is not None and state.status is Status.REJECTED:
-                typer.echo(f"! {name:<16} rejected: {state.reason}")
+        for state in store.index.rejected():
+            typer.echo(f"! {state.name:<16} rejected: {state.reason}")
 
 
 @app.command()

@@ -37,7 +37,6 @@ class LiveModel:
         self.bus = bus
         self.serving: LoadedModel | None = None
         self.allow_version_mismatch = allow_version_mismatch
-        self.swaps = 0
         self._cache: OrderedDict[str, LoadedModel] = OrderedDict()
         self._cache_size = cache_size
         self._failed: dict[str, tuple[tuple[int, ...], str]] = {}
@@ -49,15 +48,16 @@ class LiveModel:
     async def get(self, version: str) -> LoadedModel:
         """A loaded model for a pinned version. Raises VersionNotFound or LoadError."""
         state = self.registry.resolve(version)
-        serving = self.serving
-        if serving is not None and serving.version == state.name and serving.fingerprint == state.fingerprint:
-            return serving
+        if self._serves(state):
+            return self.serving
         return await self._load(state.name)
 
-    # -- changing what is served ---------------------------------------------------------
+    def _serves(self, state: VersionState) -> bool:
+        """Is the serving model exactly this folder's current contents?"""
+        serving = self.serving
+        return serving is not None and serving.version == state.name and serving.fingerprint == state.fingerprint
 
-    def request_reconcile(self) -> None:
-        self._dirty.set()
+    # -- changing what is served ---------------------------------------------------------
 
     async def run(self) -> None:
         """Reconcile once now, then after every registry change (bursts coalesce)."""
@@ -82,14 +82,10 @@ class LiveModel:
             state = self.registry.index.state(name)
             if state is None:
                 continue
-            failed = self._failed.get(name)
-            if failed is not None and failed[0] == state.fingerprint:
-                continue
-            serving = self.serving
-            if serving is not None and serving.version == name and serving.fingerprint == state.fingerprint:
+            if self._serves(state):
                 return
             try:
-                loaded = await self._load(name)
+                loaded = await self._load(name)  # raises at once for files that already failed
             except (LoadError, VersionNotFound):
                 continue
             self._swap(loaded)
@@ -100,7 +96,6 @@ class LiveModel:
     def _swap(self, loaded: LoadedModel) -> None:
         previous = self.serving
         self.serving = loaded
-        self.swaps += 1
         log.info("serving %s (was %s)", loaded.version, previous.version if previous else None)
         self.bus.publish(
             "model_loaded",

@@ -51,6 +51,10 @@ class VersionIndex:
         """Every folder name the index knows about, available or not."""
         return list(self._states)
 
+    def rejected(self) -> list[VersionState]:
+        """Folders present but unusable, each with the reason it was rejected."""
+        return [state for state in self._states.values() if state.status is Status.REJECTED]
+
     def available(self) -> list[str]:
         """Available version names in ascending precedence."""
         if self._sorted is None:

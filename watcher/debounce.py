@@ -35,7 +35,3 @@ class Debouncer:
         for timer in self._timers.values():
             timer.cancel()
         self._timers.clear()
-
-    @property
-    def pending(self) -> int:
-        return len(self._timers)

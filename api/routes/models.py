@@ -5,7 +5,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path
 
-from registry import Status, VersionNotFound
+from registry import VersionNotFound
 
 from ..state import ServiceState, service
 
@@ -19,11 +19,7 @@ def describe(svc: ServiceState, name: str) -> dict[str, Any]:
 def models_view(svc: ServiceState) -> dict[str, Any]:
     """The whole registry as one document (also the SSE snapshot)."""
     index = svc.registry.index
-    rejected = [
-        {"version": name, "reason": state.reason}
-        for name in index.names()
-        if (state := index.state(name)) is not None and state.status is Status.REJECTED
-    ]
+    rejected = [{"version": state.name, "reason": state.reason} for state in index.rejected()]
     serving = svc.live.serving
     return {
         "latest": index.latest(),
