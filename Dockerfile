@@ -24,7 +24,9 @@ COPY pyproject.toml README.md* ./
 COPY registry/ registry/
 COPY events/ events/
 COPY watcher/ watcher/
+COPY serving/ serving/
 COPY api/ api/
+COPY cli/ cli/
 RUN --mount=type=cache,target=/root/.cache/pip \
     pip install --upgrade pip \
  && pip wheel --no-deps --wheel-dir /wheels . \

@@ -1,1 +1,1 @@
-"""The regwatch service: FastAPI app, live-model holder, SSE, metrics and CLI."""
+"""The HTTP layer: the FastAPI app, its routes and middlewares."""

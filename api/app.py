@@ -1,7 +1,7 @@
 """The FastAPI application and its lifespan: the one place the pieces are wired together.
 
-    watcher --hints--> bus --> RegistrySync --version events--> bus --> LiveModel --> bus
-                                   (index)                              (swap)      \\--> SSE
+watcher --hints--> bus --> RegistrySync --version events--> bus --> LiveModel --> bus
+                               (index)                              (swap)      \\--> SSE
 """
 
 import asyncio
@@ -13,19 +13,19 @@ import anyio
 import sklearn
 from fastapi import FastAPI
 
-from events import KEEPALIVE, EventBus
-from registry import ModelRegistry, is_ignored_name
-from watcher import FolderWatcher
+from regwatch.events import EventBus, EventType
+from regwatch.registry import ModelRegistry, is_ignored_name
+from regwatch.serving import LiveModel, RegistrySync
+from regwatch.watcher import FolderWatcher
 
 from .body_limit import BodyLimitMiddleware
 from .errors import install_error_handlers
-from .live import LiveModel
-from .request_id import RequestIdMiddleware
 from .metrics import Metrics, RequestMetricsMiddleware
-from .routes import dashboard, events, health, metrics as metrics_route, models, predict
+from .request_id import RequestIdMiddleware
+from .routes import dashboard, events, health, models, predict
+from .routes import metrics as metrics_route
 from .settings import Settings
 from .state import ServiceState
-from .sync import RegistrySync
 
 log = logging.getLogger("regwatch.api")
 
@@ -34,7 +34,7 @@ async def _keepalive_ticks(bus: EventBus, every: float) -> None:
     """One shared tick for every SSE stream, instead of a timeout on each stream's wait."""
     while True:
         await anyio.sleep(every)
-        bus.publish(KEEPALIVE)
+        bus.publish(EventType.KEEPALIVE)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

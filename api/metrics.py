@@ -16,13 +16,13 @@ from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from events import PUBLIC_TYPES, EventBus
+from regwatch.events import PUBLIC_TYPES, EventBus, EventType
 
 if TYPE_CHECKING:
-    from watcher import FolderWatcher
+    from regwatch.serving import RegistrySync
+    from regwatch.watcher import FolderWatcher
 
     from .state import ServiceState
-    from .sync import RegistrySync
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
@@ -35,8 +35,11 @@ class Metrics:
             "regwatch_http_requests", "HTTP requests answered", ["method", "route", "status"], registry=r
         )
         self.latency = Histogram(
-            "regwatch_http_request_duration_seconds", "Time to the response's first byte",
-            ["method", "route"], buckets=LATENCY_BUCKETS, registry=r,
+            "regwatch_http_request_duration_seconds",
+            "Time to the response's first byte",
+            ["method", "route"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
         )
         self.predictions = Counter(
             "regwatch_predictions", "Instances predicted, by model version", ["version"], registry=r
@@ -44,8 +47,10 @@ class Metrics:
         self.swaps = Counter("regwatch_model_swaps", "Models swapped in", registry=r)
         self.load_failures = Counter("regwatch_model_load_failures", "Model loads that failed", registry=r)
         self.load_seconds = Histogram(
-            "regwatch_model_load_duration_seconds", "Time to load and validate a model",
-            buckets=(0.001, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60), registry=r,
+            "regwatch_model_load_duration_seconds",
+            "Time to load and validate a model",
+            buckets=(0.001, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60),
+            registry=r,
         )
         self.registry_events = Counter(
             "regwatch_registry_events", "Registry events published", ["type"], registry=r
@@ -61,10 +66,10 @@ class Metrics:
         with bus.subscribe(PUBLIC_TYPES, maxsize=10_000) as events:
             async for event in events:
                 self.registry_events.labels(event.type).inc()
-                if event.type == "model_loaded":
+                if event.type is EventType.MODEL_LOADED:
                     self.swaps.inc()
                     self.load_seconds.observe(event.data.get("load_ms", 0) / 1000)
-                elif event.type == "model_load_failed":
+                elif event.type is EventType.MODEL_LOAD_FAILED:
                     self.load_failures.inc()
 
     def add_live_gauges(self, svc: ServiceState, watcher: FolderWatcher, sync: RegistrySync) -> None:
@@ -87,9 +92,13 @@ class _LiveCollector(Collector):
         gauges = {
             "regwatch_versions": ("Complete versions in the index", len(self.svc.registry.index)),
             "regwatch_event_subscribers": (
-                "Subscribers on the event bus (SSE clients and internal)", self.svc.bus.subscriber_count,
+                "Subscribers on the event bus (SSE clients and internal)",
+                self.svc.bus.subscriber_count,
             ),
-            "regwatch_watcher_events": ("Raw file-system events seen by the watcher", self.watcher.raw_events),
+            "regwatch_watcher_events": (
+                "Raw file-system events seen by the watcher",
+                self.watcher.raw_events,
+            ),
             "regwatch_watcher_restarts": ("Times the file watcher was restarted", self.watcher.restarts),
             "regwatch_rescans": ("Full registry rescans run after start-up", self.sync.rescans),
         }

@@ -4,10 +4,10 @@ from dataclasses import dataclass
 
 from fastapi import Request
 
-from events import EventBus
-from registry import ModelRegistry
+from regwatch.events import EventBus
+from regwatch.registry import ModelRegistry
+from regwatch.serving import LiveModel
 
-from .live import LiveModel
 from .metrics import Metrics
 from .settings import Settings
 

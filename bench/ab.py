@@ -25,9 +25,10 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
-from bench import run as bench_run, servers  # noqa: E402
+from bench import run as bench_run
+from bench import servers
 
-PACKAGES = ("api", "registry", "events", "watcher")
+PACKAGES = ("api", "cli", "serving", "registry", "events", "watcher")
 
 
 def patched_tree(diff: Path | None, where: Path) -> Path:
@@ -55,21 +56,33 @@ async def main_async(args: argparse.Namespace, work: Path) -> dict:
         {"name": "patched", "port": patched.port, "request": bench_run.PREDICT},
     ]
     if args.baseline:
-        targets.append({"name": "baseline", "port": b.start(servers.baseline(b.tpl.path)).port, "request": bench_run.PREDICT})
+        targets.append(
+            {
+                "name": "baseline",
+                "port": b.start(servers.baseline(b.tpl.path)).port,
+                "request": bench_run.PREDICT,
+            }
+        )
     if args.mlserver:
         m = await asyncio.to_thread(b.start_mlserver)
         if isinstance(m, servers.Proc):
             targets.append({"name": "mlserver", "port": m.port, "request": bench_run.V2_INFER})
     out: dict = {}
     if not args.no_predict:
-        stats = await bench_run.interleave(targets, rounds=cfg["rounds"], seconds=cfg["round_s"], warmup=cfg["warmup_s"], concurrency=16)
+        stats = await bench_run.interleave(
+            targets, rounds=cfg["rounds"], seconds=cfg["round_s"], warmup=cfg["warmup_s"], concurrency=16
+        )
         out["predict_c16"] = stats
         names = [t["name"] for t in targets]
-        out["ratios"] = {f"{a}/{c}": bench_run.ratio(stats, a, c) for a in ("current", "patched") for c in names if c != a}
+        out["ratios"] = {
+            f"{a}/{c}": bench_run.ratio(stats, a, c) for a in ("current", "patched") for c in names if c != a
+        }
     b.stop_all()
     if args.sse or args.memory:
         for label, cwd in (("current", ROOT), ("patched", tree)):
-            sub = bench_run.Bench(dict(cfg, sse_publishes=args.sse_publishes, memory_swaps=args.memory_swaps), work / label)
+            sub = bench_run.Bench(
+                dict(cfg, sse_publishes=args.sse_publishes, memory_swaps=args.memory_swaps), work / label
+            )
             (work / label).mkdir()
             sub.prepare()
             orig = servers.regwatch

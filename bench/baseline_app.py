@@ -54,7 +54,10 @@ def build(model_path: str, style: str, version: str = "baseline") -> FastAPI:
 
         @app.post("/predict", response_model=PredictResponse)
         def predict_naive(body: NaiveRequest) -> dict:
-            return {"model_version": version, "predictions": model.predict(np.asarray(body.instances)).tolist()}
+            return {
+                "model_version": version,
+                "predictions": model.predict(np.asarray(body.instances)).tolist(),
+            }
 
     return app
 
@@ -67,8 +70,12 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     uvicorn.run(
-        build(args.model, args.style), host="127.0.0.1", port=args.port, log_config=None,
-        access_log=False, timeout_graceful_shutdown=5,
+        build(args.model, args.style),
+        host="127.0.0.1",
+        port=args.port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=5,
     )
 
 

@@ -18,7 +18,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 
-def post_json(path: str, body: object, host: str = "127.0.0.1", headers: dict[str, str] | None = None) -> bytes:
+def post_json(
+    path: str, body: object, host: str = "127.0.0.1", headers: dict[str, str] | None = None
+) -> bytes:
     """Pre-encoded `POST path` with a JSON body and keep-alive."""
     payload = json.dumps(body, separators=(",", ":")).encode()
     extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
@@ -38,12 +40,12 @@ def percentile(sorted_values: Sequence[float], q: float) -> float:
     """Nearest-rank percentile of an already sorted sequence (q in 0..100)."""
     if not sorted_values:
         return float("nan")
-    rank = max(0, min(len(sorted_values) - 1, int(round(q / 100 * len(sorted_values) + 0.5)) - 1))
+    rank = max(0, min(len(sorted_values) - 1, round(q / 100 * len(sorted_values) + 0.5) - 1))
     return sorted_values[rank]
 
 
 class _Response:
-    __slots__ = ("status", "body")
+    __slots__ = ("body", "status")
 
     def __init__(self, status: int, body: bytes) -> None:
         self.status = status

@@ -31,18 +31,19 @@ import threading
 import time
 import traceback
 from datetime import datetime
-from importlib.metadata import PackageNotFoundError, version as pkg_version
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as pkg_version
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
-import joblib  # noqa: E402
-import numpy as np  # noqa: E402
+import joblib
+import numpy as np
 
-from bench import loadgen, servers  # noqa: E402
-from bench.loadgen import percentile  # noqa: E402
+from bench import loadgen, servers
+from bench.loadgen import percentile
 
 IRIS_ROW = [5.1, 3.5, 1.4, 0.2]
 PREDICT = loadgen.post_json("/predict", {"instances": [IRIS_ROW]})
@@ -124,7 +125,7 @@ def pct_ms(values: list[float]) -> dict:
 
 
 def iris_model():
-    from api.demo import train_demo_model
+    from regwatch.cli.demo import train_demo_model
 
     return train_demo_model()
 
@@ -175,7 +176,9 @@ class Versions:
 # -- the load, interleaved -----------------------------------------------------------------
 
 
-async def interleave(targets: list[dict], *, rounds: int, seconds: float, warmup: float, concurrency: int) -> dict:
+async def interleave(
+    targets: list[dict], *, rounds: int, seconds: float, warmup: float, concurrency: int
+) -> dict:
     """Run every target for `seconds` per round, rounds alternating the order.
 
     A target is {"name", "port", "request", optional "during": async context factory}.
@@ -189,12 +192,19 @@ async def interleave(targets: list[dict], *, rounds: int, seconds: float, warmup
             ctx = during() if during else contextlib.nullcontext()
             async with _as_async(ctx) as extra:
                 res = await loadgen.run_load(
-                    "127.0.0.1", t["port"], t["request"], concurrency=concurrency, duration=seconds, warmup=warmup
+                    "127.0.0.1",
+                    t["port"],
+                    t["request"],
+                    concurrency=concurrency,
+                    duration=seconds,
+                    warmup=warmup,
                 )
             if isinstance(extra, dict):
                 res.extra = extra  # type: ignore[attr-defined]
             per[t["name"]].append(res)
-            log(f"  round {r + 1}/{rounds} {t['name']}: {res.rps:.0f} req/s p99 {percentile(sorted(res.latencies), 99) * 1000:.1f} ms")
+            log(
+                f"  round {r + 1}/{rounds} {t['name']}: {res.rps:.0f} req/s p99 {percentile(sorted(res.latencies), 99) * 1000:.1f} ms"
+            )
     out = {}
     for name, results in per.items():
         pooled = sorted(x for res in results for x in res.latencies)
@@ -217,7 +227,7 @@ async def interleave(targets: list[dict], *, rounds: int, seconds: float, warmup
 def ratio(stats: dict, a: str, b: str) -> float:
     """Median over rounds of req/s(a) / req/s(b) (rounds are paired by index)."""
     ra, rb = stats[a]["rps_rounds"], stats[b]["rps_rounds"]
-    return round(statistics.median(x / y for x, y in zip(ra, rb) if y), 3)
+    return round(statistics.median(x / y for x, y in zip(ra, rb, strict=False) if y), 3)
 
 
 @contextlib.asynccontextmanager
@@ -234,7 +244,7 @@ class Publisher:
     """Publishes a new version every `period` seconds (atomic `save_model`) in a thread."""
 
     def __init__(self, root: Path, model, metadata: dict, versions: Versions, period: float) -> None:
-        from registry import ModelRegistry
+        from regwatch.registry import ModelRegistry
 
         self.registry = ModelRegistry(root, scan=False)
         self.model, self.metadata = model, metadata
@@ -291,7 +301,7 @@ class Bench:
         self.procs: list[servers.Proc] = []
 
     # helpers
-    def row(self, figure: str, measured: str, target: str, met: bool | None | str) -> None:
+    def row(self, figure: str, measured: str, target: str, met: bool | str | None) -> None:
         verdict = met if isinstance(met, str) else {True: "met", False: "**missed**", None: "n/a"}[met]
         self.rows.append((figure, measured, target, verdict))
 
@@ -330,34 +340,53 @@ class Bench:
         self.staging = self.main_root / "staging"  # same file system, outside versions/
         self.staging.mkdir(parents=True)
         self.versions = Versions(2)
-        from registry import ModelRegistry
+        from regwatch.registry import ModelRegistry
 
         ModelRegistry(self.main_root, scan=False).save_model("1.0.0", model, dict(meta))
 
     # 0. the load generator's ceiling
     async def ceiling(self) -> None:
         p = self.start(servers.trivial())
-        res = await loadgen.run_load("127.0.0.1", p.port, PREDICT, concurrency=16, duration=self.cfg["ceiling_s"], warmup=0.3)
+        res = await loadgen.run_load(
+            "127.0.0.1", p.port, PREDICT, concurrency=16, duration=self.cfg["ceiling_s"], warmup=0.3
+        )
         p.stop()
         s = res.summary()
         self.fig("loadgen_ceiling", s)
-        self.row("load generator ceiling (fixed-response server, c=16)", f"{s['rps']:,.0f} req/s", "≫ any server below", None)
+        self.row(
+            "load generator ceiling (fixed-response server, c=16)",
+            f"{s['rps']:,.0f} req/s",
+            "≫ any server below",
+            None,
+        )
 
     # 1. single-row predict: regwatch vs bare FastAPI (vs naive FastAPI, vs MLServer)
     async def predict_block(self) -> None:
         cfg = self.cfg
         targets = [
             {"name": "regwatch", "port": self.main.port, "request": PREDICT},
-            {"name": "baseline", "port": self.start(servers.baseline(self.tpl.path)).port, "request": PREDICT},
+            {
+                "name": "baseline",
+                "port": self.start(servers.baseline(self.tpl.path)).port,
+                "request": PREDICT,
+            },
         ]
         if cfg["naive"]:
-            targets.append({"name": "naive", "port": self.start(servers.baseline(self.tpl.path, "naive")).port, "request": PREDICT})
+            targets.append(
+                {
+                    "name": "naive",
+                    "port": self.start(servers.baseline(self.tpl.path, "naive")).port,
+                    "request": PREDICT,
+                }
+            )
         mls_note = "skipped in bench-quick"
         if cfg["mlserver"]:
             mls_note = await asyncio.to_thread(self.start_mlserver)
             if isinstance(mls_note, servers.Proc):
                 targets.append({"name": "mlserver", "port": mls_note.port, "request": V2_INFER})
-        stats = await interleave(targets, rounds=cfg["rounds"], seconds=cfg["round_s"], warmup=cfg["warmup_s"], concurrency=16)
+        stats = await interleave(
+            targets, rounds=cfg["rounds"], seconds=cfg["round_s"], warmup=cfg["warmup_s"], concurrency=16
+        )
         for p in self.procs[:]:
             if p.name.startswith(("baseline", "mlserver")):
                 p.stop()
@@ -368,29 +397,46 @@ class Bench:
         self.row(
             "predict throughput, 1 row, c=16: regwatch / bare FastAPI",
             f"{rw['rps']:,.0f} vs {base['rps']:,.0f} req/s = **{r:.2f}×**",
-            "≥ 0.95×", r >= 0.95,
+            "≥ 0.95×",
+            r >= 0.95,
         )
         self.row(
             "predict p99 latency, c=16: regwatch / bare FastAPI",
             f"{rw['p99_ms']:.1f} vs {base['p99_ms']:.1f} ms = **{p99r:.2f}×** (p50 {rw['p50_ms']:.1f} vs {base['p50_ms']:.1f})",
-            "≤ 1.1×", p99r <= 1.1,
+            "≤ 1.1×",
+            p99r <= 1.1,
         )
         if "naive" in stats:
             n = stats["naive"]
-            self.row("  (reference) naive FastAPI handler (sync def, dict return)",
-                     f"{n['rps']:,.0f} req/s, p99 {n['p99_ms']:.1f} ms", "", None)
+            self.row(
+                "  (reference) naive FastAPI handler (sync def, dict return)",
+                f"{n['rps']:,.0f} req/s, p99 {n['p99_ms']:.1f} ms",
+                "",
+                None,
+            )
         if "mlserver" in stats:
             m = stats["mlserver"]
             rm = ratio(stats, "regwatch", "mlserver")
             self.row(
                 "vs MLServer 1.7 (V2 protocol, same model, c=16): regwatch / MLServer",
                 f"{rw['rps']:,.0f} vs {m['rps']:,.0f} req/s = **{rm:.2f}×** (MLServer p99 {m['p99_ms']:.1f} ms)",
-                "≥ 1.5×", rm >= 1.5,
+                "≥ 1.5×",
+                rm >= 1.5,
             )
             if "naive" in stats:
-                self.row("  (reference) naive FastAPI / MLServer", f"{ratio(stats, 'naive', 'mlserver'):.2f}×", "", None)
+                self.row(
+                    "  (reference) naive FastAPI / MLServer",
+                    f"{ratio(stats, 'naive', 'mlserver'):.2f}×",
+                    "",
+                    None,
+                )
             if "baseline" in stats:
-                self.row("  (reference) bare FastAPI / MLServer", f"{ratio(stats, 'baseline', 'mlserver'):.2f}×", "", None)
+                self.row(
+                    "  (reference) bare FastAPI / MLServer",
+                    f"{ratio(stats, 'baseline', 'mlserver'):.2f}×",
+                    "",
+                    None,
+                )
         else:
             self.row("vs MLServer 1.7: regwatch / MLServer", f"not measured: {mls_note}", "≥ 1.5×", None)
 
@@ -402,10 +448,15 @@ class Bench:
         model_dir = self.work / "mlserver-model"
         model_dir.mkdir()
         shutil.copyfile(self.tpl.path, model_dir / "model.joblib")
-        (model_dir / "model-settings.json").write_text(json.dumps({
-            "name": "iris", "implementation": "mlserver_sklearn.SKLearnModel",
-            "parameters": {"uri": "./model.joblib", "version": "v1"},
-        }))
+        (model_dir / "model-settings.json").write_text(
+            json.dumps(
+                {
+                    "name": "iris",
+                    "implementation": "mlserver_sklearn.SKLearnModel",
+                    "parameters": {"uri": "./model.joblib", "version": "v1"},
+                }
+            )
+        )
         try:
             p = self.start(servers.mlserver(model_dir), timeout=90)
         except RuntimeError as exc:
@@ -414,8 +465,12 @@ class Bench:
             p.stop()
             return "MLServer never reported the model ready"
         try:
-            mv = subprocess.run([str(servers.PEER_PY), "-c", "import mlserver; print(mlserver.__version__)"],
-                                capture_output=True, text=True, timeout=60).stdout.strip()
+            mv = subprocess.run(
+                [str(servers.PEER_PY), "-c", "import mlserver; print(mlserver.__version__)"],
+                capture_output=True,
+                text=True,
+                timeout=60,
+            ).stdout.strip()
             self.results.setdefault("machine", {})["mlserver"] = mv
         except Exception:
             pass
@@ -429,7 +484,13 @@ class Bench:
             {"name": "steady", "port": self.main.port, "request": PREDICT},
             {"name": "swapping", "port": self.main.port, "request": PREDICT, "during": pub},
         ]
-        stats = await interleave(targets, rounds=cfg["swapcost_rounds"], seconds=cfg["swapcost_s"], warmup=cfg["warmup_s"], concurrency=16)
+        stats = await interleave(
+            targets,
+            rounds=cfg["swapcost_rounds"],
+            seconds=cfg["swapcost_s"],
+            warmup=cfg["warmup_s"],
+            concurrency=16,
+        )
         for d in stats["swapping"].pop("during", []):
             d["published"] = len(d["published"]) if d else 0
         self.fig("swap_cost_c16", stats)
@@ -438,13 +499,17 @@ class Bench:
         self.row(
             "swap cost: predict req/s while swapping every 1 s / not swapping",
             f"{s['rps']:,.0f} vs {stats['steady']['rps']:,.0f} req/s = **{r:.2f}×** ({s['non_2xx']} non-2xx)",
-            "≥ 0.9×", r >= 0.9,
+            "≥ 0.9×",
+            r >= 0.9,
         )
 
     # 3. gateway overhead
     async def gateway(self) -> None:
-        head = subprocess.run(["git", "-C", str(ROOT), "log", "-1", "--format=%h %s", "--", "gateway"],
-                              capture_output=True, text=True).stdout.strip()
+        head = subprocess.run(
+            ["git", "-C", str(ROOT), "log", "-1", "--format=%h %s", "--", "gateway"],
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
         if not (ROOT / "gateway" / "src" / "server.js").exists() or not head:
             self.row("gateway overhead", "not measured: gateway/ is not there yet", "≥ 0.8×", None)
             return
@@ -452,11 +517,16 @@ class Bench:
             self.row("gateway overhead", "not measured: node is not installed", "≥ 0.8×", None)
             return
         mk = await asyncio.to_thread(
-            subprocess.run, ["make", "-C", str(ROOT), "gateway/node_modules/.package-lock.json"],
-            capture_output=True, text=True, timeout=300,
+            subprocess.run,
+            ["make", "-C", str(ROOT), "gateway/node_modules/.package-lock.json"],
+            capture_output=True,
+            text=True,
+            timeout=300,
         )
         if mk.returncode != 0:
-            self.row("gateway overhead", f"not measured: npm ci failed: {mk.stderr.strip()[-150:]}", "≥ 0.8×", None)
+            self.row(
+                "gateway overhead", f"not measured: npm ci failed: {mk.stderr.strip()[-150:]}", "≥ 0.8×", None
+            )
             return
         gw = self.start(servers.gateway(self.main.port, API_KEY))
         if not await asyncio.to_thread(servers.wait_http, gw.port, "/healthz", 30.0, None):
@@ -468,9 +538,14 @@ class Bench:
         if status != 200:
             raise RuntimeError(f"gateway /predict answered {status}: {body[:200]!r}")
         stats = await interleave(
-            [{"name": "direct", "port": self.main.port, "request": PREDICT},
-             {"name": "gateway", "port": gw.port, "request": via}],
-            rounds=self.cfg["gateway_rounds"], seconds=self.cfg["round_s"], warmup=self.cfg["warmup_s"], concurrency=16,
+            [
+                {"name": "direct", "port": self.main.port, "request": PREDICT},
+                {"name": "gateway", "port": gw.port, "request": via},
+            ],
+            rounds=self.cfg["gateway_rounds"],
+            seconds=self.cfg["round_s"],
+            warmup=self.cfg["warmup_s"],
+            concurrency=16,
         )
         gw.stop()
         stats["gateway_commit"] = head
@@ -480,11 +555,14 @@ class Bench:
         self.row(
             "gateway overhead: /predict via gateway / direct (c=16)",
             f"{g['rps']:,.0f} vs {stats['direct']['rps']:,.0f} req/s = **{r:.2f}×** (p99 {g['p99_ms']:.1f} vs {stats['direct']['p99_ms']:.1f} ms)",
-            "≥ 0.8×", r >= 0.8,
+            "≥ 0.8×",
+            r >= 0.8,
         )
 
     # 4. drop-to-serve latency
-    async def drop_to_serve(self, port: int, root: Path, trials: int, jitter: float, timeout: float, key: str) -> dict:
+    async def drop_to_serve(
+        self, port: int, root: Path, trials: int, jitter: float, timeout: float, key: str
+    ) -> dict:
         """Rename a prepared folder into versions/, poll /predict until it answers.
 
         `jitter` spreads the renames uniformly over a polling period, so that trials do not
@@ -511,28 +589,34 @@ class Bench:
         return out
 
     async def drop_inotify(self) -> None:
-        d = await self.drop_to_serve(self.main.port, self.main_root, self.cfg["drop_trials"], 0.0, 5.0, "drop_to_serve_inotify")
+        d = await self.drop_to_serve(
+            self.main.port, self.main_root, self.cfg["drop_trials"], 0.0, 5.0, "drop_to_serve_inotify"
+        )
         ok = d.get("n") and d["p50_ms"] <= 100 and d["p95_ms"] <= 250 and not d["timeouts"]
         self.row(
             f"drop-to-serve, inotify ({d['trials']} renames → first /predict by it)",
             f"p50 **{d.get('p50_ms')} ms**, p95 {d.get('p95_ms')} ms, max {d.get('max_ms')} ms, {d['timeouts']} timeouts",
-            "p50 ≤ 100 ms, p95 ≤ 250 ms", bool(ok),
+            "p50 ≤ 100 ms, p95 ≤ 250 ms",
+            bool(ok),
         )
 
     async def drop_poll(self) -> None:
         root = self.work / "poll"
-        from registry import ModelRegistry
+        from regwatch.registry import ModelRegistry
 
         ModelRegistry(root, scan=False).save_model("1.0.0", self.iris, dict(self.iris_meta))
         p = self.start(servers.regwatch(root, "--poll", name="regwatch-poll"))
         interval = os.environ.get("REGWATCH_POLL_INTERVAL", "1.0")
-        d = await self.drop_to_serve(p.port, root, self.cfg["poll_trials"], float(interval), 10.0, "drop_to_serve_poll")
+        d = await self.drop_to_serve(
+            p.port, root, self.cfg["poll_trials"], float(interval), 10.0, "drop_to_serve_poll"
+        )
         p.stop()
         d["poll_interval_s"] = float(interval)
         self.row(
             f"drop-to-serve, --poll every {interval} s ({d['trials']} trials)",
             f"p50 {d.get('p50_ms')} ms, p95 {d.get('p95_ms')} ms, max {d.get('max_ms')} ms",
-            "(reference: TF Serving polls every 1 s)", None,
+            "(reference: TF Serving polls every 1 s)",
+            None,
         )
 
     # 5. failed requests during swaps
@@ -548,7 +632,15 @@ class Bench:
 
         pub = Publisher(self.main_root, self.iris, self.iris_meta, self.versions, 0.3)
         async with pub:
-            res = await loadgen.run_load("127.0.0.1", self.main.port, PREDICT, concurrency=32, duration=seconds, warmup=0.0, on_response=note)
+            res = await loadgen.run_load(
+                "127.0.0.1",
+                self.main.port,
+                PREDICT,
+                concurrency=32,
+                duration=seconds,
+                warmup=0.0,
+                on_response=note,
+            )
         s = res.summary()
         s["published"] = len(pub.published)
         s["versions_seen"] = len(seen)
@@ -559,7 +651,8 @@ class Bench:
             f"failed requests during swaps (32 clients, {seconds:.0f} s, publish every 300 ms)",
             f"**{s['non_2xx']} non-2xx, {s['conn_errors']} connection errors** of {s['requests']:,} "
             f"({s['published']} versions published, {s['versions_seen']} seen answering; p99 {s['p99_ms']:.1f} ms)",
-            "0 and 0", ok,
+            "0 and 0",
+            ok,
         )
 
     # 6. SSE fan-out
@@ -574,12 +667,16 @@ class Bench:
         conns: list[loadgen.SseConn] = []
         t0 = time.perf_counter()
         for i in range(0, n, 100):
-            batch = await asyncio.gather(*(loadgen.open_sse("127.0.0.1", self.main.port, "model_loaded", on_event)
-                                           for _ in range(min(100, n - i))))
+            batch = await asyncio.gather(
+                *(
+                    loadgen.open_sse("127.0.0.1", self.main.port, "model_loaded", on_event)
+                    for _ in range(min(100, n - i))
+                )
+            )
             await asyncio.wait_for(asyncio.gather(*(c.snapshot for c in batch)), 30)
             conns.extend(batch)
         connect_s = time.perf_counter() - t0
-        from registry import ModelRegistry
+        from regwatch.registry import ModelRegistry
 
         reg = ModelRegistry(self.main_root, scan=False)
         delays: list[float] = []
@@ -609,9 +706,15 @@ class Bench:
             if c.transport is not None:
                 c.transport.close()
         d = pct_ms(delays)
-        out = {"subscribers": n, "connect_seconds": round(connect_s, 2), "publishes": self.cfg["sse_publishes"],
-               "publishes_reaching_all": complete, "still_connected": alive,
-               "delivery_delay": d, "publish_to_receive": pct_ms(from_publish)}
+        out = {
+            "subscribers": n,
+            "connect_seconds": round(connect_s, 2),
+            "publishes": self.cfg["sse_publishes"],
+            "publishes_reaching_all": complete,
+            "still_connected": alive,
+            "delivery_delay": d,
+            "publish_to_receive": pct_ms(from_publish),
+        }
         self.fig("sse_fanout", out)
         ok = d.get("n") and d["p99_ms"] <= 200 and complete == self.cfg["sse_publishes"]
         self.row(
@@ -619,12 +722,13 @@ class Bench:
             f"p50 {d.get('p50_ms')} ms, **p99 {d.get('p99_ms')} ms**, max {d.get('max_ms')} ms "
             f"(event `at` → received; rename → received p50 {out['publish_to_receive'].get('p50_ms')} ms); "
             f"{complete}/{self.cfg['sse_publishes']} publishes reached all",
-            "p99 ≤ 200 ms", bool(ok),
+            "p99 ≤ 200 ms",
+            bool(ok),
         )
 
     # 7. scale
     async def scale(self) -> None:
-        from registry import ModelRegistry, Status
+        from regwatch.registry import ModelRegistry, Status
 
         link_tpl = self.tpl
         results: dict = {}
@@ -660,7 +764,7 @@ class Bench:
                 state = reg.index.state(name)
                 assert state is not None and state.status is Status.COMPLETE
                 # index.apply alone: remove it from the index, then time its re-adding
-                from registry import VersionState
+                from regwatch.registry import VersionState
 
                 reg.index.apply(VersionState(name, Status.MISSING))
                 t0 = time.perf_counter()
@@ -701,16 +805,18 @@ class Bench:
             size = 0
             for _ in range(self.cfg["models_requests"]):
                 t0 = time.perf_counter()
-                status, body = await client.send(req)
+                _status, body = await client.send(req)
                 lat.append(time.perf_counter() - t0)
                 size = len(body)
             client.close()
             r["get_models"] = {**pct_ms(lat), "bytes": size}
             p.stop()
             results[n] = r
-            log(f"  N={n}: ready {ready:.2f}s, refresh p50 {r['refresh']['p50_ms']} ms, apply p50 {r['index_apply']['p50_ms']} ms, "
+            log(
+                f"  N={n}: ready {ready:.2f}s, refresh p50 {r['refresh']['p50_ms']} ms, apply p50 {r['index_apply']['p50_ms']} ms, "
                 f"candidates p50 {r['candidates_after_change']['p50_ms']} ms, e2e p50 {r['e2e_drop_to_serve'].get('p50_ms')} ms, "
-                f"GET /models p50 {r['get_models']['p50_ms']} ms")
+                f"GET /models p50 {r['get_models']['p50_ms']} ms"
+            )
             if n != max(ns):
                 shutil.rmtree(root, ignore_errors=True)
         self.fig("scale", {str(k): v for k, v in results.items()})
@@ -720,27 +826,40 @@ class Bench:
             f"cold start-up discovery, {big:,} versions",
             f"**{rb['discovery_seconds']:.2f} s** (server ready {rb['ready_seconds']:.2f} s − {base_ready:.2f} s for 1 version; "
             f"in-process scan {rb['inprocess_scan_seconds']:.2f} s)",
-            "≤ 2 s", rb["discovery_seconds"] <= 2.0,
+            "≤ 2 s",
+            rb["discovery_seconds"] <= 2.0,
         )
-        per_n = ", ".join(f"N={n:,}: {results[n]['refresh']['p50_ms']} / {results[n]['index_apply']['p50_ms']}" for n in ns)
+        per_n = ", ".join(
+            f"N={n:,}: {results[n]['refresh']['p50_ms']} / {results[n]['index_apply']['p50_ms']}" for n in ns
+        )
         worst = max(results[n]["refresh"]["p50_ms"] for n in ns)
         flat = results[big]["refresh"]["p50_ms"] <= 2 * results[min(ns)]["refresh"]["p50_ms"] + 0.2
         self.row(
             "index one new version (refresh = inspect + apply / apply alone, p50 ms)",
-            per_n, "≤ 5 ms, independent of N", worst <= 5.0 and flat,
+            per_n,
+            "≤ 5 ms, independent of N",
+            worst <= 5.0 and flat,
         )
         cand = ", ".join(f"N={n:,}: {results[n]['candidates_after_change']['p50_ms']}" for n in ns)
         e2e = ", ".join(f"N={n:,}: {results[n]['e2e_drop_to_serve'].get('p50_ms')}" for n in ns)
-        cbig, csmall = results[big]["candidates_after_change"]["p50_ms"], results[min(ns)]["candidates_after_change"]["p50_ms"]
+        cbig, csmall = (
+            results[big]["candidates_after_change"]["p50_ms"],
+            results[min(ns)]["candidates_after_change"]["p50_ms"],
+        )
         cflat = cbig <= 5.0 and cbig <= 2 * csmall + 0.2  # O(N log N) sorts show up here
-        self.row("  after each change the server also runs index.candidates() (p50 ms)", cand,
-                 "≤ 5 ms, independent of N", cflat)
+        self.row(
+            "  after each change the server also runs index.candidates() (p50 ms)",
+            cand,
+            "≤ 5 ms, independent of N",
+            cflat,
+        )
         self.row("  end to end: rename → first /predict by it (p50 ms)", e2e, "flat in N", None)
         gm = rb["get_models"]
         self.row(
             f"GET /models at {big:,} versions",
             f"p50 **{gm['p50_ms']} ms**, p95 {gm['p95_ms']} ms ({gm['bytes'] / 1e6:.1f} MB)",
-            "p50 ≤ 100 ms", gm["p50_ms"] <= 100,
+            "p50 ≤ 100 ms",
+            gm["p50_ms"] <= 100,
         )
 
     # 8. memory
@@ -779,24 +898,30 @@ class Bench:
             if i in (1, 2, 4, 10, 50, 100, 200) or i == swaps:
                 await asyncio.sleep(0.3)
                 rss[i] = p.rss()
-        status, body = await loadgen.Client("127.0.0.1", p.port).send(PREDICT)
+        status, _body = await loadgen.Client("127.0.0.1", p.port).send(PREDICT)
         sse.transport.close()
         p.stop()
         mb = {k: round(v / 1e6, 1) for k, v in rss.items()}
         growth = rss[swaps] / rss[1] - 1
         steady = rss[swaps] / rss[4] - 1
-        out = {"model_mb": round(size_mb, 1), "swaps": swaps, "rss_mb": mb, "growth_vs_1": round(growth, 4),
-               "growth_vs_4": round(steady, 4), "final_predict_status": status}
+        out = {
+            "model_mb": round(size_mb, 1),
+            "swaps": swaps,
+            "rss_mb": mb,
+            "growth_vs_1": round(growth, 4),
+            "growth_vs_4": round(steady, 4),
+            "final_predict_status": status,
+        }
         self.fig("memory", out)
         self.row(
             f"memory: RSS after 1 vs {swaps} swaps of a {size_mb:.0f} MB model",
             f"{mb[1]} → {mb[swaps]} MB = **{growth * 100:+.1f} %**; after 4 swaps (4-model LRU cache full) → {swaps}: "
             f"{steady * 100:+.1f} %; after 10 → {swaps}: {(rss[swaps] / rss[10] - 1) * 100:+.1f} %",
-            "≤ +10 %", growth <= 0.10,
+            "≤ +10 %",
+            growth <= 0.10,
         )
 
     async def run(self) -> None:
-        cfg = self.cfg
         self.prepare()
         await self.phase("loadgen ceiling", self.ceiling())
         self.main = self.start(servers.regwatch(self.main_root, name="regwatch-main"))
@@ -821,7 +946,14 @@ def machine() -> dict:
 
     cpu = "?"
     with contextlib.suppress(OSError):
-        cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?")
+        cpu = next(
+            (
+                line.split(":", 1)[1].strip()
+                for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")
+            ),
+            "?",
+        )
     node = shutil.which("node")
     return {
         "cores": os.cpu_count(),
@@ -829,12 +961,29 @@ def machine() -> dict:
         "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
         "kernel": platform.release(),
         "python": platform.python_version(),
-        "packages": {p: v(p) for p in ("fastapi", "starlette", "uvicorn", "uvloop", "httptools", "pydantic",
-                                       "scikit-learn", "numpy", "joblib", "watchdog")},
-        "node": subprocess.run([node, "--version"], capture_output=True, text=True).stdout.strip() if node else None,
+        "packages": {
+            p: v(p)
+            for p in (
+                "fastapi",
+                "starlette",
+                "uvicorn",
+                "uvloop",
+                "httptools",
+                "pydantic",
+                "scikit-learn",
+                "numpy",
+                "joblib",
+                "watchdog",
+            )
+        },
+        "node": subprocess.run([node, "--version"], capture_output=True, text=True).stdout.strip()
+        if node
+        else None,
         "pinning": f"servers on CPU {sorted(servers.SERVER_CPUS or [])}, load generator on CPU {sorted(servers.CLIENT_CPUS or [])}, gateway unpinned",
         "openblas_env": {k: v for k, v in os.environ.items() if k.startswith("OPENBLAS")},
-        "commit": subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip(),
+        "commit": subprocess.run(
+            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+        ).stdout.strip(),
     }
 
 

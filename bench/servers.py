@@ -94,20 +94,25 @@ class Proc:
         self.started_at = 0.0
         self.ready_at = 0.0
 
-    def start(self, timeout: float = 60.0) -> "Proc":
+    def start(self, timeout: float = 60.0) -> Proc:
         cpus = self.cpus
 
         def pre() -> None:
             os.setsid()
-            soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+            _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
             if cpus:
                 os.sched_setaffinity(0, cpus)
 
         self.started_at = time.perf_counter()
         self.process = subprocess.Popen(
-            self.argv, cwd=self.cwd, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            text=True, preexec_fn=pre,
+            self.argv,
+            cwd=self.cwd,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            preexec_fn=pre,
         )
         threading.Thread(target=self._read, daemon=True).start()
         if self.port_pattern is None and self.ready_pattern is None:
@@ -168,15 +173,21 @@ class Proc:
                 pass
             p.wait(timeout=5)
 
-    def __enter__(self) -> "Proc":
+    def __enter__(self) -> Proc:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
 
-def regwatch(registry: Path, *args: str, env: dict[str, str] | None = None, cwd: Path | None = None,
-             access_log: bool = False, name: str = "regwatch") -> Proc:
+def regwatch(
+    registry: Path,
+    *args: str,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    access_log: bool = False,
+    name: str = "regwatch",
+) -> Proc:
     """`python -m api serve` on port 0 (access log off unless asked: see README)."""
     base = {
         "REGWATCH_ACCESS_LOG": "true" if access_log else "false",
@@ -185,7 +196,19 @@ def regwatch(registry: Path, *args: str, env: dict[str, str] | None = None, cwd:
     }
     return Proc(
         name,
-        [PY, "-m", "api", "serve", "--registry", str(registry), "--host", "127.0.0.1", "--port", "0", *args],
+        [
+            PY,
+            "-m",
+            "regwatch.cli",
+            "serve",
+            "--registry",
+            str(registry),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            *args,
+        ],
         env={**base, **(env or {})},
         cwd=cwd or ROOT,
     )
@@ -201,8 +224,12 @@ def baseline(model_path: Path, style: str = "bare") -> Proc:
 
 def trivial() -> Proc:
     """A fixed-response raw asyncio server: the load generator's own ceiling."""
-    return Proc("trivial", [PY, str(ROOT / "bench" / "trivial_server.py")], cwd=ROOT,
-                port_pattern=re.compile(r"listening on (\d+)"))
+    return Proc(
+        "trivial",
+        [PY, str(ROOT / "bench" / "trivial_server.py")],
+        cwd=ROOT,
+        port_pattern=re.compile(r"listening on (\d+)"),
+    )
 
 
 def mlserver(model_dir: Path) -> Proc:
@@ -219,7 +246,9 @@ def mlserver(model_dir: Path) -> Proc:
     return Proc(
         "mlserver",
         [str(PEER_PY.parent / "mlserver"), "start", str(model_dir)],
-        env=env, cwd=model_dir, port=port,
+        env=env,
+        cwd=model_dir,
+        port=port,
         ready_pattern=re.compile(r"Uvicorn running on|Application startup complete"),
     )
 
@@ -229,9 +258,17 @@ def gateway(upstream_port: int, api_key: str) -> Proc:
     return Proc(
         "gateway",
         ["node", "src/server.js"],
-        env={"API_KEYS": api_key, "UPSTREAM_URL": f"http://127.0.0.1:{upstream_port}",
-             "PORT": str(port), "HOST": "127.0.0.1", "LOG_LEVEL": "warn"},
-        cwd=ROOT / "gateway", port=port, port_pattern=None, cpus=None,
+        env={
+            "API_KEYS": api_key,
+            "UPSTREAM_URL": f"http://127.0.0.1:{upstream_port}",
+            "PORT": str(port),
+            "HOST": "127.0.0.1",
+            "LOG_LEVEL": "warn",
+        },
+        cwd=ROOT / "gateway",
+        port=port,
+        port_pattern=None,
+        cpus=None,
     )
 
 

@@ -15,7 +15,9 @@ except ImportError:  # pragma: no cover
 BODY = b'{"model_version":"1.0.0","predictions":[0]}'
 RESPONSE = (
     b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: "
-    + str(len(BODY)).encode() + b"\r\n\r\n" + BODY
+    + str(len(BODY)).encode()
+    + b"\r\n\r\n"
+    + BODY
 )
 
 
@@ -32,7 +34,11 @@ class Echo(asyncio.Protocol):
                 return
             head = bytes(self.buf[:end]).lower()
             i = head.find(b"content-length:")
-            length = int(head[i + 15 : head.find(b"\r\n", i) if head.find(b"\r\n", i) > 0 else len(head)]) if i >= 0 else 0
+            length = (
+                int(head[i + 15 : head.find(b"\r\n", i) if head.find(b"\r\n", i) > 0 else len(head)])
+                if i >= 0
+                else 0
+            )
             if len(self.buf) < end + 4 + length:
                 return
             del self.buf[: end + 4 + length]

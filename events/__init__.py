@@ -1,16 +1,13 @@
 """The in-process event bus: typed events, monotonic ids, replay, bounded subscribers."""
 
 from .bus import EventBus, Subscription
-from .types import KEEPALIVE, PUBLIC_TYPES, RESCAN_REQUESTED, RESET, VERSION_CHANGED, Event, utc_now
+from .types import PUBLIC_TYPES, Event, EventType, utc_now
 
 __all__ = [
-    "KEEPALIVE",
     "PUBLIC_TYPES",
-    "RESCAN_REQUESTED",
-    "RESET",
-    "VERSION_CHANGED",
     "Event",
     "EventBus",
+    "EventType",
     "Subscription",
     "utc_now",
 ]

@@ -16,13 +16,13 @@ from collections import deque
 from collections.abc import AsyncIterator, Collection
 from typing import Any
 
-from .types import RESET, Event
+from .types import Event, EventType
 
 
 class Subscription:
     """One subscriber's bounded queue. Iterate it with `async for`."""
 
-    def __init__(self, bus: "EventBus", types: Collection[str] | None, maxsize: int) -> None:
+    def __init__(self, bus: "EventBus", types: Collection[EventType] | None, maxsize: int) -> None:
         self._bus = bus
         self._types = frozenset(types) if types is not None else None
         self._queue: asyncio.Queue[Event] = asyncio.Queue(maxsize)
@@ -38,7 +38,7 @@ class Subscription:
             self.lagged += 1
             while not self._queue.empty():
                 self._queue.get_nowait()
-            self._queue.put_nowait(Event(event.id, RESET, data={"reason": "subscriber lagged"}))
+            self._queue.put_nowait(Event(event.id, EventType.RESET, data={"reason": "subscriber lagged"}))
 
     async def get(self) -> Event:
         return await self._queue.get()
@@ -81,7 +81,7 @@ class EventBus:
     def subscriber_count(self) -> int:
         return len(self._subscribers)
 
-    def publish(self, type: str, version: str | None = None, **data: Any) -> Event:
+    def publish(self, type: EventType, version: str | None = None, **data: Any) -> Event:
         """Publish from the loop's own thread. Never blocks."""
         event = Event(self._next_id, type, version, data=data)
         self._next_id += 1
@@ -94,13 +94,15 @@ class EventBus:
                 subscriber.offer(event)
         return event
 
-    def publish_threadsafe(self, type: str, version: str | None = None, **data: Any) -> None:
+    def publish_threadsafe(self, type: EventType, version: str | None = None, **data: Any) -> None:
         """Publish from any other thread (the watcher's): hands the event to the loop."""
         if self._loop is None:
             raise RuntimeError("EventBus.bind(loop) must be called before publish_threadsafe")
         self._loop.call_soon_threadsafe(lambda: self.publish(type, version, **data))
 
-    def subscribe(self, types: Collection[str] | None = None, maxsize: int | None = None) -> Subscription:
+    def subscribe(
+        self, types: Collection[EventType] | None = None, maxsize: int | None = None
+    ) -> Subscription:
         subscription = Subscription(self, types, maxsize or self._queue_size)
         self._subscribers.add(subscription)
         return subscription

@@ -6,23 +6,41 @@ hints between the watcher and the index and are never replayed or streamed.
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
+
+
+class EventType(StrEnum):
+    """Every event name, public or internal: the one place they are spelled."""
+
+    VERSION_ADDED = "version_added"
+    VERSION_UPDATED = "version_updated"
+    VERSION_REMOVED = "version_removed"
+    VERSION_REJECTED = "version_rejected"
+    LATEST_CHANGED = "latest_changed"
+    MODEL_LOADED = "model_loaded"
+    MODEL_LOAD_FAILED = "model_load_failed"
+    # internal: the folder of `version` may have changed
+    VERSION_CHANGED = "version_changed"
+    # internal: events may have been missed, rescan all
+    RESCAN_REQUESTED = "rescan_requested"
+    # to one subscriber: you missed events, re-read the state
+    RESET = "reset"
+    # internal: a tick for streams to send a keep-alive comment
+    KEEPALIVE = "keepalive"
+
 
 PUBLIC_TYPES = frozenset(
     {
-        "version_added",
-        "version_updated",
-        "version_removed",
-        "version_rejected",
-        "latest_changed",
-        "model_loaded",
-        "model_load_failed",
+        EventType.VERSION_ADDED,
+        EventType.VERSION_UPDATED,
+        EventType.VERSION_REMOVED,
+        EventType.VERSION_REJECTED,
+        EventType.LATEST_CHANGED,
+        EventType.MODEL_LOADED,
+        EventType.MODEL_LOAD_FAILED,
     }
 )
-VERSION_CHANGED = "version_changed"  # internal: the folder of `version` may have changed
-RESCAN_REQUESTED = "rescan_requested"  # internal: events may have been missed, rescan all
-RESET = "reset"  # to one subscriber: you missed events, re-read the state
-KEEPALIVE = "keepalive"  # internal: a tick for streams to send a keep-alive comment
 
 
 def utc_now() -> str:
@@ -32,7 +50,7 @@ def utc_now() -> str:
 @dataclass(frozen=True, slots=True)
 class Event:
     id: int
-    type: str
+    type: EventType
     version: str | None = None
     at: str = field(default_factory=utc_now)
     data: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)

@@ -121,9 +121,14 @@ def inspect_version(
         return VersionState(name, Status.REJECTED, reason=str(exc), fingerprint=(mode,))
 
     current = fingerprint(folder)
-    if previous is not None and previous.fingerprint == current and previous.status in (
-        Status.COMPLETE,
-        Status.REJECTED,
+    if (
+        previous is not None
+        and previous.fingerprint == current
+        and previous.status
+        in (
+            Status.COMPLETE,
+            Status.REJECTED,
+        )
     ):
         return previous
 
@@ -138,7 +143,11 @@ def inspect_version(
     quiet_for = time.time() - max(current[3::4]) / 1e9
     if quiet_for < settle_seconds:
         return VersionState(
-            name, Status.SETTLING, version, "still changing", fingerprint=current,
+            name,
+            Status.SETTLING,
+            version,
+            "still changing",
+            fingerprint=current,
             settles_in=settle_seconds - quiet_for,
         )
     try:

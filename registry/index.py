@@ -8,14 +8,21 @@ group is looked at, so an update costs O(1) whatever the size of the registry.
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Literal
+from enum import StrEnum
 
 from packaging.version import Version
 
 from .folder import Status, VersionState
 from .versions import is_ignored_name, pick_latest
 
-ChangeKind = Literal["version_added", "version_updated", "version_removed", "version_rejected"]
+
+class ChangeKind(StrEnum):
+    """What happened to a version; the values are the public event names."""
+
+    ADDED = "version_added"
+    UPDATED = "version_updated"
+    REMOVED = "version_removed"
+    REJECTED = "version_rejected"
 
 
 @dataclass(frozen=True)
@@ -127,20 +134,18 @@ class VersionIndex:
         elif len(members) > 1:
             spelled = ", ".join(sorted(members))
             for name in sorted(members):
-                changes += self._report(
-                    name, f"conflict: folders {spelled} all name version {version}", ()
-                )
+                changes += self._report(name, f"conflict: folders {spelled} all name version {version}", ())
 
         if was is not None and now is None:
-            changes.insert(0, Change("version_removed", was))
+            changes.insert(0, Change(ChangeKind.REMOVED, was))
         elif was is None and now is not None:
             self._reported.pop(now, None)
-            changes.append(Change("version_added", now))
+            changes.append(Change(ChangeKind.ADDED, now))
         elif was is not None and now == was and touched == now and previous is not None:
             if previous.fingerprint != self._states[now].fingerprint:
-                changes.append(Change("version_updated", now))
+                changes.append(Change(ChangeKind.UPDATED, now))
         elif was is not None and now is not None and now != was:
-            changes += [Change("version_removed", was), Change("version_added", now)]
+            changes += [Change(ChangeKind.REMOVED, was), Change(ChangeKind.ADDED, now)]
         self._set_available(version, now)
         return changes
 
@@ -157,9 +162,7 @@ class VersionIndex:
         self._available[version] = name
         if self._latest_stale:
             return
-        if self._latest is None or pick_latest(
-            (self._latest, version), self.include_prereleases
-        ) == version:
+        if self._latest is None or pick_latest((self._latest, version), self.include_prereleases) == version:
             self._latest = version
 
     def _report(self, name: str, reason: str, fingerprint: tuple[int, ...]) -> list[Change]:
@@ -168,4 +171,4 @@ class VersionIndex:
         if self._reported.get(name) == key:
             return []
         self._reported[name] = key
-        return [Change("version_rejected", name, reason)]
+        return [Change(ChangeKind.REJECTED, name, reason)]

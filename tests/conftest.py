@@ -6,7 +6,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from support.server import ServerProcess  # noqa: E402
+from support.server import ServerProcess
 
 
 @pytest.fixture

@@ -39,7 +39,7 @@ API_DOCKERFILE = ROOT / "Dockerfile"
 GATEWAY_DOCKERFILE = ROOT / "gateway" / "Dockerfile"
 
 # Top-level Python packages of regwatch (pyproject: registry*, events*, watcher*, api*).
-CODE_PACKAGES = {"registry", "events", "watcher", "api"}
+CODE_PACKAGES = {"registry", "events", "watcher", "api", "serving", "cli"}
 # Places in a container that hold code: the registry must never live below them.
 CODE_ROOTS = ["/app", "/src", "/opt/venv", "/usr/local/lib", "/usr/lib", "/usr/local/bin"]
 BUILD_TOOLS = ("gcc", "g++", "build-essential", "clang", "make", "cmake", "cc", "python3-dev")
@@ -60,8 +60,7 @@ def load_schema() -> dict:
 def schema_errors(doc: dict) -> list[str]:
     validator = jsonschema.Draft7Validator(load_schema())
     return [
-        f"{'/'.join(map(str, e.absolute_path)) or '<root>'}: {e.message}"
-        for e in validator.iter_errors(doc)
+        f"{'/'.join(map(str, e.absolute_path)) or '<root>'}: {e.message}" for e in validator.iter_errors(doc)
     ]
 
 
@@ -105,10 +104,10 @@ def interpolate(value: str, env: dict[str, str] | None = None) -> str:
 def walk_strings(node, path=()):
     if isinstance(node, dict):
         for k, v in node.items():
-            yield from walk_strings(v, path + (k,))
+            yield from walk_strings(v, (*path, k))
     elif isinstance(node, list):
         for i, v in enumerate(node):
-            yield from walk_strings(v, path + (i,))
+            yield from walk_strings(v, (*path, i))
     elif isinstance(node, str):
         yield path, node
 
@@ -269,7 +268,9 @@ def check_dockerfile(text: str, *, multi_stage: bool) -> list[str]:
     if multi_stage:
         for ins, args in final:
             if ins in ("COPY", "ADD") and "--from=" not in args:
-                problems.append(f"final stage copies from the build context ({ins} {args}); copy only the venv from the builder")
+                problems.append(
+                    f"final stage copies from the build context ({ins} {args}); copy only the venv from the builder"
+                )
     return problems
 
 
@@ -356,7 +357,9 @@ def check_compose(doc: dict, dockerfiles: dict[str, str] | None = None) -> list[
             problems.append(f"nothing is mounted in api at REGWATCH_REGISTRY={registry}")
         for m in mounts:
             if m["type"] != "volume" or m["source"] not in named_volumes:
-                problems.append(f"api's {registry} is not a top-level named volume ({m['type']} {m['source']})")
+                problems.append(
+                    f"api's {registry} is not a top-level named volume ({m['type']} {m['source']})"
+                )
             if m["read_only"]:
                 problems.append(f"api's {registry} is mounted read-only: publishing into it would fail")
         why = code_folder_problem(registry, api_df)
@@ -370,7 +373,10 @@ def check_compose(doc: dict, dockerfiles: dict[str, str] | None = None) -> list[
             problems.append(f"{name} disables its healthcheck")
         elif hc is not None and hc.get("test"):
             continue
-        elif not any(ins == "HEALTHCHECK" and not args.upper().startswith("NONE") for ins, args in dockerfile_instructions(df)):
+        elif not any(
+            ins == "HEALTHCHECK" and not args.upper().startswith("NONE")
+            for ins, args in dockerfile_instructions(df)
+        ):
             problems.append(f"{name} has no healthcheck (neither in compose nor in its Dockerfile)")
 
     if depends_condition(gateway, "api") != "service_healthy":
@@ -432,7 +438,7 @@ def test_schema_is_the_compose_spec_and_rejects_a_broken_file():
 
 def test_every_string_in_compose_interpolates():
     # A shell "$(...)" must be written "$$(...)" or compose refuses the file.
-    for path, s in walk_strings(load_compose()):
+    for _path, s in walk_strings(load_compose()):
         interpolate(s)
     with pytest.raises(ValueError):
         interpolate('sh -c "$(regwatch ls)"')
@@ -484,7 +490,7 @@ def test_restart_policies_and_poll_switch():
     # The switch is explained where it is set.
     text = COMPOSE_FILE.read_text()
     before = text[: text.index("REGWATCH_POLL:")]
-    assert "inotify" in before[before.rindex("REGWATCH_PORT"):]
+    assert "inotify" in before[before.rindex("REGWATCH_PORT") :]
 
 
 def test_seed_is_one_shot_opt_in_and_guarded():
@@ -605,7 +611,8 @@ MUTATIONS = {
     ),
     "literal API key, list form": (
         lambda d: _svc(d, "gateway").__setitem__(
-            "environment", ["UPSTREAM_URL=http://api:8000", "API_KEYS=k1,k2", "API_KEYS_FILE=/run/secrets/api_keys"]
+            "environment",
+            ["UPSTREAM_URL=http://api:8000", "API_KEYS=k1,k2", "API_KEYS_FILE=/run/secrets/api_keys"],
         ),
         "API_KEYS is a literal",
     ),
@@ -628,7 +635,7 @@ def test_invariant_checker_catches(name):
 
 
 def test_missing_healthchecks_are_caught_through_the_dockerfiles():
-    no_hc = "FROM python:3.11-slim\nUSER app\nCMD [\"x\"]\n"
+    no_hc = 'FROM python:3.11-slim\nUSER app\nCMD ["x"]\n'
     problems = check_compose(load_compose(), {"api": no_hc, "gateway": no_hc + "HEALTHCHECK NONE\n"})
     assert "api has no healthcheck (neither in compose nor in its Dockerfile)" in problems
     assert "gateway has no healthcheck (neither in compose nor in its Dockerfile)" in problems
@@ -697,17 +704,29 @@ def test_dockerfile_checker_catches_root_missing_healthcheck_and_build_tools():
     assert any("build tools" in p for p in check_dockerfile(tools, multi_stage=True))
     single = "FROM python:3.11-slim\nCOPY . /app\nUSER app\nHEALTHCHECK CMD true\n"
     problems = check_dockerfile(single, multi_stage=True)
-    assert any("multi-stage" in p for p in problems) and any("copies from the build context" in p for p in problems)
+    assert any("multi-stage" in p for p in problems) and any(
+        "copies from the build context" in p for p in problems
+    )
     # Build tools in the builder stage are fine: only the final stage counts.
-    builder_tools = good.replace("RUN python -m venv /opt/venv", "RUN apt-get install -y gcc && python -m venv /opt/venv")
+    builder_tools = good.replace(
+        "RUN python -m venv /opt/venv", "RUN apt-get install -y gcc && python -m venv /opt/venv"
+    )
     assert check_dockerfile(builder_tools, multi_stage=True) == []
 
 
 def test_dockerignore_files():
-    top = {l.strip() for l in (ROOT / ".dockerignore").read_text().splitlines() if l.strip() and not l.startswith("#")}
+    top = {
+        l.strip()
+        for l in (ROOT / ".dockerignore").read_text().splitlines()
+        if l.strip() and not l.startswith("#")
+    }
     assert {".venv", "var", "gateway/node_modules", ".git", ".pytest_cache", ".hypothesis", "secrets"} <= top
     # What the API image needs must stay in the build context.
     assert not top & {"registry", "events", "watcher", "api", "pyproject.toml", "README.md", "*"}
-    gw = {l.strip() for l in (ROOT / "gateway" / ".dockerignore").read_text().splitlines() if l.strip() and not l.startswith("#")}
+    gw = {
+        l.strip()
+        for l in (ROOT / "gateway" / ".dockerignore").read_text().splitlines()
+        if l.strip() and not l.startswith("#")
+    }
     assert "node_modules" in gw
     assert not gw & {"src", "package.json", "package-lock.json", "*"}

@@ -12,7 +12,9 @@ class Debouncer:
     becomes a single call, `delay` seconds after the last chunk.
     """
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, delay: float, callback: Callable[[str], None]) -> None:
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, delay: float, callback: Callable[[str], None]
+    ) -> None:
         self._loop = loop
         self._delay = delay
         self._callback = callback

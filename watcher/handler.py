@@ -24,8 +24,15 @@ from watchdog.events import (
 # IN_OPEN/IN_CLOSE_NOWRITE events overflow the kernel queue, and the overflow asks for
 # another rescan.
 CHANGE_EVENTS = [
-    DirCreatedEvent, FileCreatedEvent, DirDeletedEvent, FileDeletedEvent, DirMovedEvent,
-    FileMovedEvent, DirModifiedEvent, FileModifiedEvent, FileClosedEvent,
+    DirCreatedEvent,
+    FileCreatedEvent,
+    DirDeletedEvent,
+    FileDeletedEvent,
+    DirMovedEvent,
+    FileMovedEvent,
+    DirModifiedEvent,
+    FileModifiedEvent,
+    FileClosedEvent,
 ]
 
 

@@ -16,7 +16,7 @@ from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 from watchdog.observers.polling import PollingObserver
 
-from events import RESCAN_REQUESTED, VERSION_CHANGED, EventBus
+from regwatch.events import EventBus, EventType
 
 from .debounce import Debouncer
 from .handler import CHANGE_EVENTS, FolderChangeHandler
@@ -65,7 +65,7 @@ class FolderWatcher:
         self.started = asyncio.Event()
 
     def _hint(self, name: str) -> None:
-        self.bus.publish(VERSION_CHANGED, name)
+        self.bus.publish(EventType.VERSION_CHANGED, name)
 
     def _new_observer(self) -> BaseObserver:
         if self.poll:
@@ -111,7 +111,7 @@ class FolderWatcher:
         debouncer = Debouncer(loop, self.settle, self._hint)
         observer: BaseObserver | None = None
         overflow = _OverflowListener(
-            lambda: self.bus.publish_threadsafe(RESCAN_REQUESTED, reason="inotify queue overflowed")
+            lambda: self.bus.publish_threadsafe(EventType.RESCAN_REQUESTED, reason="inotify queue overflowed")
         )
         for name in WATCHDOG_LOGGERS:
             logging.getLogger(name).addHandler(overflow)
@@ -119,7 +119,7 @@ class FolderWatcher:
             while True:
                 observer = self._observer = await self._start_observer(debouncer, loop)
                 if self.restarts:
-                    self.bus.publish(RESCAN_REQUESTED, reason="watcher restarted")
+                    self.bus.publish(EventType.RESCAN_REQUESTED, reason="watcher restarted")
                 self.started.set()
                 elapsed = 0.0
                 while self._healthy(observer):
@@ -128,7 +128,7 @@ class FolderWatcher:
                     elapsed += HEALTH_CHECK_SECONDS
                     if elapsed >= self.reconcile_interval:
                         elapsed = 0.0
-                        self.bus.publish(RESCAN_REQUESTED, reason="periodic reconcile")
+                        self.bus.publish(EventType.RESCAN_REQUESTED, reason="periodic reconcile")
                 log.warning("file watcher on %s stopped; restarting it and rescanning", self.folder)
                 self.restarts += 1
                 await anyio.to_thread.run_sync(_stop, observer)

@@ -18,7 +18,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Query
 from fastapi.sse import KEEPALIVE_COMMENT, EventSourceResponse, format_sse_event
 
-from events import KEEPALIVE, PUBLIC_TYPES, RESET, Event
+from regwatch.events import PUBLIC_TYPES, Event, EventType
 
 from ..state import ServiceState, service
 from .models import models_view
@@ -38,11 +38,15 @@ def _snapshot(svc: ServiceState) -> bytes:
 
 
 def _reset(reason: str) -> bytes:
-    return format_sse_event(data_str=json.dumps({"type": RESET, "reason": reason}), event=RESET)
+    return format_sse_event(
+        data_str=json.dumps({"type": EventType.RESET, "reason": reason}), event=EventType.RESET
+    )
 
 
 async def _stream(svc: ServiceState, resume_from: str | None) -> AsyncIterator[bytes]:
-    subscription = svc.bus.subscribe(PUBLIC_TYPES | {RESET, KEEPALIVE}, maxsize=svc.settings.subscriber_queue)
+    subscription = svc.bus.subscribe(
+        PUBLIC_TYPES | {EventType.RESET, EventType.KEEPALIVE}, maxsize=svc.settings.subscriber_queue
+    )
     # Subscribing and reading the buffer happen with no await in between: no gap, no repeat.
     missed = svc.bus.since(int(resume_from)) if resume_from and resume_from.isdigit() else None
     with subscription:
@@ -54,9 +58,9 @@ async def _stream(svc: ServiceState, resume_from: str | None) -> AsyncIterator[b
                 yield _reset("the events after your Last-Event-ID are no longer available")
             yield _snapshot(svc)
         async for event in subscription:
-            if event.type == KEEPALIVE:
+            if event.type is EventType.KEEPALIVE:
                 yield KEEPALIVE_COMMENT
-            elif event.type == RESET:
+            elif event.type is EventType.RESET:
                 yield _reset("you fell behind the event stream") + _snapshot(svc)
             else:
                 yield _encode(event)

@@ -5,7 +5,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path
 
-from registry import VersionNotFound
+from regwatch.registry import VersionNotFound
 
 from ..state import ServiceState, service
 

@@ -9,9 +9,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from registry import VersionNotFound
+from regwatch.registry import VersionNotFound
+from regwatch.serving import LoadedModel, LoadError
 
-from ..loading import LoadedModel, LoadError
 from ..state import ServiceState
 
 router = APIRouter(tags=["predict"])
@@ -78,13 +78,18 @@ def _parse_body(raw: bytes) -> PredictRequest:
         # Parameters are read by hand below (the hot path skips FastAPI's dependency
         # solving); they are documented here so the OpenAPI schema stays complete.
         "parameters": [
-            {"name": "version", "in": "query", "required": False, "description": "pin a version",
-             "schema": {"type": "string", "maxLength": 128}},
+            {
+                "name": "version",
+                "in": "query",
+                "required": False,
+                "description": "pin a version",
+                "schema": {"type": "string", "maxLength": 128},
+            },
         ],
         "requestBody": {
             "required": True,
             "content": {"application/json": {"schema": PredictRequest.model_json_schema()}},
-        }
+        },
     },
 )
 async def predict(request: Request) -> JSONResponse:

@@ -10,7 +10,7 @@ from support.models import iris_model
 
 def regwatch(*args: str, env: dict | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "api", *args], capture_output=True, text=True, timeout=120, env=env
+        [sys.executable, "-m", "regwatch.cli", *args], capture_output=True, text=True, timeout=120, env=env
     )
 
 
@@ -32,7 +32,9 @@ def test_publish_a_joblib_file_with_metadata(root, tmp_path):
     joblib.dump(iris_model(), model_file)
     meta = tmp_path / "meta.json"
     meta.write_text(json.dumps({"description": "from a file", "owner": "ml-team"}))
-    done = regwatch("publish", str(model_file), "--version", "2.0.0", "--metadata", str(meta), "-r", str(root))
+    done = regwatch(
+        "publish", str(model_file), "--version", "2.0.0", "--metadata", str(meta), "-r", str(root)
+    )
     assert done.returncode == 0, done.stderr
     shown = json.loads(regwatch("show", "2.0.0", "-r", str(root)).stdout)["metadata"]
     assert shown["owner"] == "ml-team" and len(shown["sha256"]) == 64

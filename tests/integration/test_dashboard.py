@@ -13,8 +13,14 @@ pytestmark = pytest.mark.skipif(
 )
 
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 
 
@@ -23,7 +29,9 @@ def test_dashboard_shows_new_versions_live(root, server):
 
     publish(root, "1.0.0")
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM or "/usr/bin/chromium", args=CHROMIUM_ARGS)
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM or "/usr/bin/chromium", args=CHROMIUM_ARGS
+        )
         try:
             page = browser.new_page()
             page.goto(server.url + "/")

@@ -44,7 +44,9 @@ async def test_publish_and_read_through_the_gateway(root, server, gateway):
         assert prediction.headers["x-model-version"] == "1.0.0"
         assert prediction.headers["x-request-id"] == "through-both-1"
 
-        bad = client.post("/predict", json={"instances": [[1, 2]]}, headers={"authorization": f"Bearer {KEY}"})
+        bad = client.post(
+            "/predict", json={"instances": [[1, 2]]}, headers={"authorization": f"Bearer {KEY}"}
+        )
         assert bad.status_code == 422 and "expects 4 features" in bad.json()["error"]
     # One request id, followed across both services.
     server.wait_for_line(lambda line: "through-both-1" in line and "/predict" in line)

@@ -49,8 +49,10 @@ def test_no_input_produces_a_server_error(live_server):
 
 
 def test_a_body_over_the_limit_is_413(live_server):
-    big = b'{"instances": [[' + b"1.0," * 40_000 + b'1.0]]}'
-    response = httpx.post(f"{live_server.url}/predict", content=big, headers={"content-type": "application/json"})
+    big = b'{"instances": [[' + b"1.0," * 40_000 + b"1.0]]}"
+    response = httpx.post(
+        f"{live_server.url}/predict", content=big, headers={"content-type": "application/json"}
+    )
     assert response.status_code == 413
     assert "exceeds the limit of 65536 bytes" in response.json()["error"]
     assert response.json()["request_id"] == response.headers["x-request-id"]
@@ -63,7 +65,9 @@ def test_a_chunked_body_over_the_limit_is_413(live_server):
             yield b"1.0," * 1000
         yield b"1.0]]}"
 
-    response = httpx.post(f"{live_server.url}/predict", content=chunks(), headers={"content-type": "application/json"})
+    response = httpx.post(
+        f"{live_server.url}/predict", content=chunks(), headers={"content-type": "application/json"}
+    )
     assert response.status_code == 413
     assert response.json()["request_id"] == response.headers["x-request-id"]
 
@@ -79,11 +83,16 @@ def test_traversal_attempts_never_reach_the_file_system(live_server, name):
     response = connection.getresponse()
     assert response.status in (404, 422), response.read()
     connection.close()
-    pinned = httpx.post(f"{live_server.url}/predict", params={"version": name.replace("%2f", "/")},
-                        json={"instances": [[1, 2, 3, 4]]})
+    pinned = httpx.post(
+        f"{live_server.url}/predict",
+        params={"version": name.replace("%2f", "/")},
+        json={"instances": [[1, 2, 3, 4]]},
+    )
     assert pinned.status_code in (404, 422)
 
 
 def test_pinned_versions_are_served_from_the_registry(live_server):
-    response = httpx.post(f"{live_server.url}/predict", params={"version": "1.0"}, json={"instances": [[1, 2, 3, 4]]})
+    response = httpx.post(
+        f"{live_server.url}/predict", params={"version": "1.0"}, json={"instances": [[1, 2, 3, 4]]}
+    )
     assert response.status_code == 200 and response.json()["model_version"] == "1.0.0"

@@ -101,7 +101,9 @@ def test_request_ids_are_echoed_and_logged(root, server_factory):
         response = httpx.get(f"{server.url}/models", headers={"X-Request-Id": insane})
         generated = response.headers["x-request-id"]
         assert generated != insane and len(generated) == 32
-    failed = httpx.post(f"{server.url}/predict", json={"instances": "nope"}, headers={"X-Request-Id": "bad-body-1"})
+    failed = httpx.post(
+        f"{server.url}/predict", json={"instances": "nope"}, headers={"X-Request-Id": "bad-body-1"}
+    )
     assert failed.status_code == 422
     assert failed.headers["x-request-id"] == failed.json()["request_id"] == "bad-body-1"
     server.wait_for_line(lambda l: '"request_id": "bad-body-1"' in l)
@@ -145,8 +147,10 @@ def _read_until(lines: "queue.Queue[str]", *words: str, timeout: float = 20) -> 
 def test_events_cli_follows_and_reconnects_across_a_restart(root, server_factory):
     first = server_factory()
     follower = subprocess.Popen(
-        [sys.executable, "-m", "api", "events", "--url", first.url],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        [sys.executable, "-m", "regwatch.cli", "events", "--url", first.url],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
     )
     try:
         lines = _lines_of(follower)
@@ -170,8 +174,10 @@ def test_events_cli_follows_and_reconnects_across_a_restart(root, server_factory
 def test_events_cli_json_mode(root, server):
     publish(root, "1.0.0")
     follower = subprocess.Popen(
-        [sys.executable, "-m", "api", "events", "--url", server.url, "--json"],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        [sys.executable, "-m", "regwatch.cli", "events", "--url", server.url, "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
     )
     try:
         first = json.loads(_lines_of(follower).get(timeout=20))
@@ -184,10 +190,12 @@ def test_events_cli_json_mode(root, server):
 def test_an_idle_stream_gets_keep_alive_comments(server_factory):
     """A shared tick sends idle streams a comment; proxies would otherwise close them."""
     server = server_factory(env={"REGWATCH_SSE_KEEPALIVE_SECONDS": "0.2"})
-    with httpx.Client(base_url=server.url, timeout=httpx.Timeout(5.0, read=10.0)) as client:
-        with client.stream("GET", "/events") as response:
-            assert response.headers["content-type"].startswith("text/event-stream")
-            lines = response.iter_lines()
-            assert next(lines).startswith("event: snapshot")
-            pings = [line for line in itertools.islice((l for l in lines if l.startswith(":")), 2)]
-            assert pings == [": ping", ": ping"]
+    with (
+        httpx.Client(base_url=server.url, timeout=httpx.Timeout(5.0, read=10.0)) as client,
+        client.stream("GET", "/events") as response,
+    ):
+        assert response.headers["content-type"].startswith("text/event-stream")
+        lines = response.iter_lines()
+        assert next(lines).startswith("event: snapshot")
+        pings = [line for line in itertools.islice((l for l in lines if l.startswith(":")), 2)]
+        assert pings == [": ping", ": ping"]

@@ -10,7 +10,15 @@ import socket
 import httpx
 import joblib
 import pytest
-from support.models import IRIS_ROW, build_folder, iris_model, move_in, pickled_by_other_sklearn, publish, write_slowly
+from support.models import (
+    IRIS_ROW,
+    build_folder,
+    iris_model,
+    move_in,
+    pickled_by_other_sklearn,
+    publish,
+    write_slowly,
+)
 from support.sse import SseStream
 
 
@@ -118,7 +126,9 @@ async def _rescans(url: str) -> float:
 
     async with httpx.AsyncClient() as client:
         text = (await client.get(f"{url}/metrics")).text
-    return next(f.samples[0].value for f in text_string_to_metric_families(text) if f.name == "regwatch_rescans")
+    return next(
+        f.samples[0].value for f in text_string_to_metric_families(text) if f.name == "regwatch_rescans"
+    )
 
 
 async def _wait_for_rescans(url: str, at_least: float) -> None:

@@ -11,7 +11,7 @@ import joblib
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 
-from registry import ModelRegistry
+from regwatch.registry import ModelRegistry
 
 IRIS_ROW = [5.1, 3.5, 1.4, 0.2]
 
@@ -26,7 +26,9 @@ def publish(root: Path, version: str, model: Any = None, metadata: dict | None =
     return ModelRegistry(root, scan=False).save_model(version, model or iris_model(), metadata)
 
 
-def build_folder(where: Path, model: Any = None, metadata: dict | None = None, model_bytes: bytes | None = None) -> Path:
+def build_folder(
+    where: Path, model: Any = None, metadata: dict | None = None, model_bytes: bytes | None = None
+) -> Path:
     """A finished version folder outside the registry, ready to `mv` or copy in."""
     where.mkdir(parents=True)
     if model_bytes is not None:

@@ -88,8 +88,19 @@ class ServerProcess(ServiceProcess):
     def __init__(self, registry: Path, *args: str, env: dict[str, str] | None = None) -> None:
         self.registry = registry
         super().__init__(
-            [sys.executable, "-m", "api", "serve", "--registry", str(registry),
-             "--host", "127.0.0.1", "--port", "0", *args],
+            [
+                sys.executable,
+                "-m",
+                "regwatch.cli",
+                "serve",
+                "--registry",
+                str(registry),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                *args,
+            ],
             r"Uvicorn running on http://127\.0\.0\.1:(\d+)",
             {"REGWATCH_RECONCILE_INTERVAL": "30", **(env or {})},
         )

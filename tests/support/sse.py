@@ -5,7 +5,7 @@ from collections.abc import Callable
 import anyio
 import httpx
 
-from api.sse_client import SseParser, StreamEvent
+from regwatch.cli.sse_client import SseParser, StreamEvent
 
 DEFAULT_TIMEOUT = 15.0
 
@@ -61,8 +61,10 @@ class SseStream:
         with anyio.fail_after(timeout):
             while True:
                 got = await self.next(timeout)
-                if got.event == event and (version is None or got.version == version) and (
-                    where is None or where(got)
+                if (
+                    got.event == event
+                    and (version is None or got.version == version)
+                    and (where is None or where(got))
                 ):
                     return got
 

@@ -5,14 +5,14 @@ import threading
 
 import pytest
 
-from events import RESET, VERSION_CHANGED, EventBus
+from regwatch.events import EventBus, EventType
 
 
 async def test_ids_increase_and_subscribers_filter_by_type():
     bus = EventBus()
     with bus.subscribe({"version_added"}) as added, bus.subscribe() as everything:
         first = bus.publish("version_added", "1.0.0")
-        bus.publish(VERSION_CHANGED, "1.0.0")
+        bus.publish(EventType.VERSION_CHANGED, "1.0.0")
         third = bus.publish("version_added", "1.1.0")
         assert third.id > first.id
         assert [(await added.get()).version for _ in range(2)] == ["1.0.0", "1.1.0"]
@@ -23,7 +23,7 @@ async def test_ids_increase_and_subscribers_filter_by_type():
 async def test_replay_since_an_id_returns_exactly_the_missed_public_events():
     bus = EventBus(buffer_size=10)
     first = bus.publish("version_added", "1.0.0")
-    bus.publish(VERSION_CHANGED, "x")  # internal: never replayed
+    bus.publish(EventType.VERSION_CHANGED, "x")  # internal: never replayed
     second = bus.publish("latest_changed", "1.0.0")
     third = bus.publish("model_loaded", "1.0.0")
     assert [e.id for e in bus.since(first.id)] == [second.id, third.id]
@@ -51,7 +51,7 @@ async def test_a_lagging_subscriber_is_reset_without_blocking_anyone():
             bus.publish("version_added", str(i))
         assert fast.pending() == 10
         reset = await slow.get()
-        assert reset.type == RESET and slow.lagged >= 1
+        assert reset.type == EventType.RESET and slow.lagged >= 1
         # What follows the reset is only what came after the overflow, never the dropped backlog.
         rest = [(await slow.get()).version for _ in range(slow.pending())]
         assert rest == [str(i) for i in range(10 - len(rest), 10)] and len(rest) < 4
@@ -62,8 +62,7 @@ async def test_publish_threadsafe_hands_events_to_the_loop():
     bus.bind(asyncio.get_running_loop())
     with bus.subscribe() as sub:
         threads = [
-            threading.Thread(target=bus.publish_threadsafe, args=("version_added", str(i)))
-            for i in range(20)
+            threading.Thread(target=bus.publish_threadsafe, args=("version_added", str(i))) for i in range(20)
         ]
         for t in threads:
             t.start()

@@ -3,7 +3,7 @@
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from registry import Status, VersionIndex, VersionState, parse_version
+from regwatch.registry import Status, VersionIndex, VersionState, parse_version
 
 
 def complete(name: str, fp: int = 1) -> VersionState:
@@ -39,10 +39,14 @@ def test_conflicting_spellings_make_both_unavailable_until_one_goes():
 
 def test_rejections_are_reported_once_per_change():
     index = VersionIndex()
-    bad = VersionState("2.0.0", Status.REJECTED, parse_version("2.0.0"), "metadata.json is missing", fingerprint=(1,))
+    bad = VersionState(
+        "2.0.0", Status.REJECTED, parse_version("2.0.0"), "metadata.json is missing", fingerprint=(1,)
+    )
     assert kinds(index.apply(bad)) == [("version_rejected", "2.0.0")]
     assert index.apply(bad) == []
-    still_bad = VersionState("2.0.0", Status.REJECTED, parse_version("2.0.0"), "metadata.json is missing", fingerprint=(2,))
+    still_bad = VersionState(
+        "2.0.0", Status.REJECTED, parse_version("2.0.0"), "metadata.json is missing", fingerprint=(2,)
+    )
     assert kinds(index.apply(still_bad)) == [("version_rejected", "2.0.0")]
     assert kinds(index.apply(complete("2.0.0", fp=3))) == [("version_added", "2.0.0")]
 
@@ -79,7 +83,7 @@ ops = st.lists(
 @given(ops)
 def test_incremental_latest_matches_recomputation(sequence):
     """Latest, kept up to date one change at a time, equals a fresh computation."""
-    from registry import pick_latest
+    from regwatch.registry import pick_latest
 
     index = VersionIndex()
     present: set[str] = set()

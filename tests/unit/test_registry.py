@@ -10,7 +10,7 @@ import textwrap
 import pytest
 from support.models import build_folder, iris_model
 
-from registry import (
+from regwatch.registry import (
     InvalidVersionName,
     ModelRegistry,
     Status,
@@ -84,7 +84,7 @@ def test_kill_9_mid_save_leaves_no_visible_version(root):
     which the next start-up removes."""
     script = textwrap.dedent(f"""
         import sys, time
-        from registry import ModelRegistry
+        from regwatch.registry import ModelRegistry
 
         class Slow:
             def __reduce__(self):

@@ -5,7 +5,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from packaging.version import Version
 
-from registry import InvalidVersionName, is_ignored_name, parse_version, pick_latest
+from regwatch.registry import InvalidVersionName, is_ignored_name, parse_version, pick_latest
 
 releases = st.tuples(st.integers(0, 50), st.integers(0, 50), st.integers(0, 50))
 pre = st.sampled_from(["", "a1", "b2", "rc1", ".dev3", ".post1"])
@@ -21,7 +21,9 @@ def test_valid_names(name):
     assert isinstance(parse_version(name), Version)
 
 
-@pytest.mark.parametrize("name", ["foo", "", "..", "../1.0.0", "1.0.0/..", " 1.0.0", "1.0.0\x00", "a" * 200, "latest"])
+@pytest.mark.parametrize(
+    "name", ["foo", "", "..", "../1.0.0", "1.0.0/..", " 1.0.0", "1.0.0\x00", "a" * 200, "latest"]
+)
 def test_invalid_names(name):
     with pytest.raises(InvalidVersionName):
         parse_version(name)

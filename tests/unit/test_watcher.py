@@ -7,9 +7,9 @@ import anyio
 import pytest
 from support.models import build_folder
 
-from events import RESCAN_REQUESTED, VERSION_CHANGED, EventBus
-from registry import is_ignored_name
-from watcher import FolderWatcher
+from regwatch.events import EventBus, EventType
+from regwatch.registry import is_ignored_name
+from regwatch.watcher import FolderWatcher
 
 
 async def hints_until(sub, name: str, timeout: float = 10.0) -> list[str]:
@@ -26,10 +26,15 @@ async def watching(request, root):
     bus = EventBus()
     bus.bind(asyncio.get_running_loop())
     watcher = FolderWatcher(
-        root / "versions", bus, poll=request.param == "poll", poll_interval=0.1,
-        settle=0.05, reconcile_interval=3600, ignore=is_ignored_name,
+        root / "versions",
+        bus,
+        poll=request.param == "poll",
+        poll_interval=0.1,
+        settle=0.05,
+        reconcile_interval=3600,
+        ignore=is_ignored_name,
     )
-    with bus.subscribe({VERSION_CHANGED}) as hints:
+    with bus.subscribe({EventType.VERSION_CHANGED}) as hints:
         # A plain task, not a task group: pytest-asyncio tears fixtures down in another task.
         task = asyncio.create_task(watcher.run())
         await watcher.started.wait()
@@ -40,7 +45,7 @@ async def watching(request, root):
 
 
 async def test_a_burst_of_writes_becomes_one_hint(watching, tmp_path):
-    root, hints, watcher, _ = watching
+    root, hints, _watcher, _ = watching
     folder = root / "versions" / "1.0.0"
     folder.mkdir()
     for i in range(20):
@@ -73,14 +78,16 @@ async def test_hidden_and_temp_entries_are_ignored(watching):
 async def test_root_deleted_and_recreated_recovers_with_a_rescan(root):
     bus = EventBus()
     bus.bind(asyncio.get_running_loop())
-    watcher = FolderWatcher(root / "versions", bus, settle=0.05, reconcile_interval=3600, ignore=is_ignored_name)
-    with bus.subscribe({VERSION_CHANGED, RESCAN_REQUESTED}) as sub:
+    watcher = FolderWatcher(
+        root / "versions", bus, settle=0.05, reconcile_interval=3600, ignore=is_ignored_name
+    )
+    with bus.subscribe({EventType.VERSION_CHANGED, EventType.RESCAN_REQUESTED}) as sub:
         async with anyio.create_task_group() as tg:
             tg.start_soon(watcher.run)
             await watcher.started.wait()
             shutil.rmtree(root)
             with anyio.fail_after(15):
-                while (event := await sub.get()).type != RESCAN_REQUESTED:
+                while (event := await sub.get()).type != EventType.RESCAN_REQUESTED:
                     pass
             assert event.data["reason"] == "watcher restarted"
             (root / "versions" / "4.0.0").mkdir(parents=True, exist_ok=True)
@@ -91,7 +98,7 @@ async def test_root_deleted_and_recreated_recovers_with_a_rescan(root):
 
 async def _next_rescan(sub, timeout: float = 15) -> str:
     with anyio.fail_after(timeout):
-        while (event := await sub.get()).type != RESCAN_REQUESTED:
+        while (event := await sub.get()).type != EventType.RESCAN_REQUESTED:
             pass
     return event.data["reason"]
 
@@ -99,13 +106,15 @@ async def _next_rescan(sub, timeout: float = 15) -> str:
 async def _run_watcher(root, **options):
     bus = EventBus()
     bus.bind(asyncio.get_running_loop())
-    watcher = FolderWatcher(root / "versions", bus, settle=0.05, reconcile_interval=3600, ignore=is_ignored_name, **options)
+    watcher = FolderWatcher(
+        root / "versions", bus, settle=0.05, reconcile_interval=3600, ignore=is_ignored_name, **options
+    )
     return bus, watcher
 
 
 async def test_a_dead_observer_is_restarted_with_a_rescan(root):
     bus, watcher = await _run_watcher(root)
-    with bus.subscribe({VERSION_CHANGED, RESCAN_REQUESTED}) as sub:
+    with bus.subscribe({EventType.VERSION_CHANGED, EventType.RESCAN_REQUESTED}) as sub:
         async with anyio.create_task_group() as tg:
             tg.start_soon(watcher.run)
             await watcher.started.wait()
@@ -122,7 +131,7 @@ async def test_inotify_overflow_triggers_an_immediate_rescan(root):
     import logging
 
     bus, watcher = await _run_watcher(root)
-    with bus.subscribe({RESCAN_REQUESTED}) as sub:
+    with bus.subscribe({EventType.RESCAN_REQUESTED}) as sub:
         async with anyio.create_task_group() as tg:
             tg.start_soon(watcher.run)
             await watcher.started.wait()
@@ -147,7 +156,7 @@ async def test_watch_limit_falls_back_to_the_top_level(root, monkeypatch, caplog
 
     monkeypatch.setattr(BaseObserver, "schedule", limited)
     bus, watcher = await _run_watcher(root)
-    with bus.subscribe({VERSION_CHANGED}) as sub:
+    with bus.subscribe({EventType.VERSION_CHANGED}) as sub:
         async with anyio.create_task_group() as tg:
             tg.start_soon(watcher.run)
             await watcher.started.wait()
@@ -160,7 +169,7 @@ async def test_watch_limit_falls_back_to_the_top_level(root, monkeypatch, caplog
 async def test_periodic_reconcile_requests_rescans(root):
     bus, watcher = await _run_watcher(root)
     watcher.reconcile_interval = 1.0
-    with bus.subscribe({RESCAN_REQUESTED}) as sub:
+    with bus.subscribe({EventType.RESCAN_REQUESTED}) as sub:
         async with anyio.create_task_group() as tg:
             tg.start_soon(watcher.run)
             assert await _next_rescan(sub) == "periodic reconcile"

@@ -7,9 +7,8 @@ from typing import Annotated, Any
 import typer
 from packaging.version import Version
 
-from registry import ModelRegistry, RegistryError
-
-from .settings import Settings
+from regwatch.api.settings import Settings
+from regwatch.registry import ModelRegistry, RegistryError
 
 app = typer.Typer(help="A scikit-learn model registry that is a plain folder.", no_args_is_help=True)
 
@@ -43,24 +42,36 @@ def serve(
         bool | None, typer.Option("--poll/--no-poll", help="poll instead of inotify [env: REGWATCH_POLL]")
     ] = None,
     include_prereleases: Annotated[
-        bool | None, typer.Option("--include-prereleases/--stable-only", help="[env: REGWATCH_INCLUDE_PRERELEASES]")
+        bool | None,
+        typer.Option("--include-prereleases/--stable-only", help="[env: REGWATCH_INCLUDE_PRERELEASES]"),
     ] = None,
     reconcile_interval: Annotated[
         float | None, typer.Option(help="seconds between full rescans [env: REGWATCH_RECONCILE_INTERVAL]")
     ] = None,
-    settle_ms: Annotated[int | None, typer.Option(help="quiet window in ms [env: REGWATCH_SETTLE_MS]")] = None,
-    log_json: Annotated[bool | None, typer.Option("--log-json/--log-text", help="[env: REGWATCH_LOG_JSON]")] = None,
+    settle_ms: Annotated[
+        int | None, typer.Option(help="quiet window in ms [env: REGWATCH_SETTLE_MS]")
+    ] = None,
+    log_json: Annotated[
+        bool | None, typer.Option("--log-json/--log-text", help="[env: REGWATCH_LOG_JSON]")
+    ] = None,
     log_level: Annotated[str | None, typer.Option(help="[env: REGWATCH_LOG_LEVEL] default info")] = None,
 ) -> None:
     """Run the API with the watcher. Every other setting: a REGWATCH_* variable (see README)."""
     import uvicorn
 
-    from .app import create_app
-    from .logs import configure_logging
+    from regwatch.api.app import create_app
+    from regwatch.api.logs import configure_logging
 
     settings = _settings(
-        registry=registry, host=host, port=port, poll=poll, include_prereleases=include_prereleases,
-        reconcile_interval=reconcile_interval, settle_ms=settle_ms, log_json=log_json, log_level=log_level,
+        registry=registry,
+        host=host,
+        port=port,
+        poll=poll,
+        include_prereleases=include_prereleases,
+        reconcile_interval=reconcile_interval,
+        settle_ms=settle_ms,
+        log_json=log_json,
+        log_level=log_level,
     )
     configure_logging(settings.log_level, settings.log_json)
     uvicorn.run(
@@ -77,7 +88,7 @@ def _next_version(registry: ModelRegistry) -> str:
     latest = registry.get_latest_version()
     if latest is None:
         return "1.0.0"
-    release = Version(latest).release + (0, 0)
+    release = (*Version(latest).release, 0, 0)
     return f"{release[0]}.{release[1] + 1}.0"
 
 
@@ -167,18 +178,24 @@ def latest(registry: RegistryOption = None) -> None:
 def events(
     url: Annotated[str, typer.Option(help="the server (or gateway) base URL")] = "http://127.0.0.1:8000",
     as_json: Annotated[bool, typer.Option("--json", help="one JSON object per line")] = False,
-    path: Annotated[str, typer.Option(help="the stream's path (/admin/events through the gateway)")] = "/events",
+    path: Annotated[
+        str, typer.Option(help="the stream's path (/admin/events through the gateway)")
+    ] = "/events",
 ) -> None:
     """Follow the live event stream; reconnects (with Last-Event-ID) until interrupted."""
     from .sse_client import describe, follow
 
     def show(event) -> None:
-        line = json.dumps({"event": event.event, "id": event.id, **event.data}) if as_json else describe(event)
+        line = (
+            json.dumps({"event": event.event, "id": event.id, **event.data}) if as_json else describe(event)
+        )
         typer.echo(line)
 
     def disconnected(error: Exception | None, retry_in: float) -> None:
         reason = f"{type(error).__name__}: {error}" if error else "stream ended"
-        typer.secho(f"disconnected ({reason}); reconnecting in {retry_in:.1f}s", err=True, fg=typer.colors.YELLOW)
+        typer.secho(
+            f"disconnected ({reason}); reconnecting in {retry_in:.1f}s", err=True, fg=typer.colors.YELLOW
+        )
 
     try:
         follow(url.rstrip("/") + path, show, disconnected)

@@ -10,8 +10,8 @@ import logging
 
 import anyio
 
-from events import RESCAN_REQUESTED, VERSION_CHANGED, EventBus
-from registry import ModelRegistry, Status, VersionState
+from regwatch.events import EventBus, EventType
+from regwatch.registry import ChangeKind, ModelRegistry, Status, VersionState
 
 log = logging.getLogger("regwatch.sync")
 
@@ -33,10 +33,10 @@ class RegistrySync:
         self._apply(states, announce_additions=False)
 
     async def run(self) -> None:
-        hints = self.bus.subscribe((VERSION_CHANGED, RESCAN_REQUESTED), maxsize=10_000)
+        hints = self.bus.subscribe((EventType.VERSION_CHANGED, EventType.RESCAN_REQUESTED), maxsize=10_000)
         with hints:
             async for event in hints:
-                if event.type == VERSION_CHANGED and event.version is not None:
+                if event.type is EventType.VERSION_CHANGED and event.version is not None:
                     state = await anyio.to_thread.run_sync(self.registry.inspect, event.version)
                     self._apply([state])
                 else:  # a requested rescan, or we lagged behind the hints
@@ -47,19 +47,19 @@ class RegistrySync:
     def _apply(self, states: list[VersionState], announce_additions: bool = True) -> None:
         before = self.registry.get_latest_version()
         for change in self.registry.apply(states):
-            if change.kind == "version_added" and not announce_additions:
+            if change.kind is ChangeKind.ADDED and not announce_additions:
                 continue
             state = self.registry.index.state(change.name)
             details = {"reason": change.reason} if change.reason else {}
-            if change.kind in ("version_added", "version_updated") and state is not None:
+            if change.kind in (ChangeKind.ADDED, ChangeKind.UPDATED) and state is not None:
                 details["metadata"] = state.metadata
-            self.bus.publish(change.kind, change.name, **details)
+            self.bus.publish(EventType(change.kind.value), change.name, **details)
         for state in states:
             if state.status is Status.SETTLING:
                 self._recheck_later(state)
         after = self.registry.get_latest_version()
         if after != before:
-            self.bus.publish("latest_changed", after, previous=before)
+            self.bus.publish(EventType.LATEST_CHANGED, after, previous=before)
             if self.mirror_latest:
                 self._update_mirror()
 
@@ -71,7 +71,7 @@ class RegistrySync:
 
         def recheck() -> None:
             self._rechecks.pop(state.name, None)
-            self.bus.publish(VERSION_CHANGED, state.name)
+            self.bus.publish(EventType.VERSION_CHANGED, state.name)
 
         self._rechecks[state.name] = asyncio.get_running_loop().call_later(state.settles_in, recheck)
 

@@ -9,15 +9,13 @@ import threading
 import time
 import warnings
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+import joblib
 from sklearn.exceptions import InconsistentVersionWarning
 
-from pathlib import Path
-
-import joblib
-
-from registry import VersionState
+from regwatch.registry import VersionState
 
 # warnings.catch_warnings mutates process-global state: one load at a time.
 _load_lock = threading.Lock()

@@ -14,14 +14,20 @@ from collections import OrderedDict
 
 import anyio
 
-from events import RESET, EventBus, Subscription
-from registry import CorruptVersion, ModelRegistry, VersionNotFound, VersionState
+from regwatch.events import EventBus, EventType, Subscription
+from regwatch.registry import CorruptVersion, ModelRegistry, VersionNotFound, VersionState
 
 from .loading import LoadedModel, LoadError, load_model
 
 log = logging.getLogger("regwatch.live")
 
-TRIGGERS = ("version_added", "version_updated", "version_removed", "latest_changed", RESET)
+TRIGGERS = (
+    EventType.VERSION_ADDED,
+    EventType.VERSION_UPDATED,
+    EventType.VERSION_REMOVED,
+    EventType.LATEST_CHANGED,
+    EventType.RESET,
+)
 
 
 class LiveModel:
@@ -55,7 +61,9 @@ class LiveModel:
     def _serves(self, state: VersionState) -> bool:
         """Is the serving model exactly this folder's current contents?"""
         serving = self.serving
-        return serving is not None and serving.version == state.name and serving.fingerprint == state.fingerprint
+        return (
+            serving is not None and serving.version == state.name and serving.fingerprint == state.fingerprint
+        )
 
     # -- changing what is served ---------------------------------------------------------
 
@@ -98,7 +106,7 @@ class LiveModel:
         self.serving = loaded
         log.info("serving %s (was %s)", loaded.version, previous.version if previous else None)
         self.bus.publish(
-            "model_loaded",
+            EventType.MODEL_LOADED,
             loaded.version,
             previous=previous.version if previous else None,
             load_ms=round(loaded.load_seconds * 1000, 3),
@@ -139,7 +147,7 @@ class LiveModel:
         """Remember the failure for these exact files (a change retries) and report it."""
         self._failed[state.name] = (state.fingerprint, reason)
         log.warning("version %s failed to load: %s", state.name, reason)
-        self.bus.publish("model_load_failed", state.name, error=reason)
+        self.bus.publish(EventType.MODEL_LOAD_FAILED, state.name, error=reason)
         return LoadError(reason)
 
     @property

@@ -1,0 +1,10 @@
+"""The serving core between the registry index and HTTP: what serves, and how it changes.
+
+No FastAPI here: the HTTP layer (`regwatch.api`) calls into this package, never the reverse.
+"""
+
+from .live import LiveModel
+from .loading import LoadedModel, LoadError, load_model
+from .sync import RegistrySync
+
+__all__ = ["LiveModel", "LoadError", "LoadedModel", "RegistrySync", "load_model"]
