@@ -1,0 +1,122 @@
+"""Release state on the volume: transitions, strict parsing, routing buckets, atomic writes."""
+
+import json
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from regwatch.registry.release import (
+    RELEASE_FILE,
+    Canary,
+    Release,
+    ReleaseError,
+    in_canary,
+    read_history,
+    read_release,
+    routing_bucket,
+    write_release,
+)
+
+
+def test_promote_pins_and_remembers_what_it_replaced():
+    state = Release().promote("1.1.0", serving="1.2.0")
+    assert (state.stable, state.previous) == ("1.1.0", "1.2.0")
+    back = state.rollback(serving="1.1.0")
+    assert (back.stable, back.previous) == ("1.2.0", "1.1.0")
+
+
+def test_promote_ends_a_canary_and_follow_latest_unpins():
+    state = Release().with_canary("2.0.0", 10).promote("1.0.0", serving="1.5.0")
+    assert state.canary is None
+    assert state.follow_latest().stable is None
+
+
+def test_rollback_without_a_previous_stable_is_refused():
+    with pytest.raises(ReleaseError, match="nothing to roll back"):
+        Release().rollback(serving="1.0.0")
+
+
+@pytest.mark.parametrize("percent", [0, -1, 100.5, 1000])
+def test_bad_canary_percent_is_refused(percent):
+    with pytest.raises(ReleaseError, match="percent"):
+        Release().with_canary("2.0.0", percent)
+
+
+def test_aliases_are_named_pointers():
+    state = Release().with_alias("champion", "1.0.0").with_alias("challenger", "2.0.0")
+    assert state.without_alias("champion").aliases == {"challenger": "2.0.0"}
+    with pytest.raises(ReleaseError):
+        state.with_alias("Bad Name", "1.0.0")
+    with pytest.raises(ReleaseError, match="no alias"):
+        state.without_alias("nope")
+
+
+def test_state_round_trips_through_json():
+    state = Release("1.0.0", "0.9.0", Canary("2.0.0", 12.5), "3.0.0", {"champion": "1.0.0"})
+    assert Release.from_json(json.loads(json.dumps(state.to_json()))) == state
+    assert state.versions() == {"1.0.0", "2.0.0", "3.0.0"}
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        [],
+        {"stable": 1},
+        {"canary": {"version": "2.0.0"}},
+        {"canary": {"version": "2.0.0", "percent": 150}},
+        {"canary": {"version": "2.0.0", "percent": True}},
+        {"aliases": {"Bad Name": "1.0.0"}},
+        {"surprise": 1},
+    ],
+)
+def test_a_bad_hand_edit_is_refused_whole(tmp_path, bad):
+    (tmp_path / RELEASE_FILE).write_text(json.dumps(bad))
+    with pytest.raises(ReleaseError):
+        read_release(tmp_path)
+
+
+def test_a_release_file_that_is_a_symlink_or_a_fifo_is_refused(tmp_path):
+    import os
+
+    (tmp_path / "elsewhere.json").write_text("{}")
+    (tmp_path / RELEASE_FILE).symlink_to(tmp_path / "elsewhere.json")
+    with pytest.raises(ReleaseError, match="symlink"):
+        read_release(tmp_path)
+    (tmp_path / RELEASE_FILE).unlink()
+    os.mkfifo(tmp_path / RELEASE_FILE)
+    with pytest.raises(ReleaseError, match="regular file"):
+        read_release(tmp_path)
+
+
+def test_no_file_means_follow_latest(tmp_path):
+    assert read_release(tmp_path) == Release()
+
+
+def test_write_replaces_atomically_and_appends_history(tmp_path):
+    state = Release().promote("1.0.0", serving=None)
+    write_release(tmp_path, state, actor="alice", action="promote", before=None, after="1.0.0")
+    write_release(
+        tmp_path, state.follow_latest(), actor="bob", action="follow-latest", before="1.0.0", after=None
+    )
+    assert read_release(tmp_path) == Release(previous=None)
+    history = read_history(tmp_path)
+    assert [(h["actor"], h["action"], h["from"], h["to"]) for h in history] == [
+        ("alice", "promote", None, "1.0.0"),
+        ("bob", "follow-latest", "1.0.0", None),
+    ]
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_canary_split_holds_over_2000_keys():
+    for percent in (5, 10, 25, 50, 90):
+        share = sum(in_canary(routing_bucket(f"user-{i}"), percent) for i in range(2000)) / 20
+        assert abs(share - percent) <= 3, (percent, share)
+
+
+@given(st.text(max_size=64), st.floats(0.01, 100), st.floats(0.01, 100))
+def test_raising_the_share_only_moves_keys_into_the_canary(key, a, b):
+    low, high = sorted((a, b))
+    bucket = routing_bucket(key)
+    assert bucket == routing_bucket(key)
+    assert not (in_canary(bucket, low) and not in_canary(bucket, high))
