@@ -85,16 +85,16 @@ test('the gateway\'s own /healthz is public and does not call the upstream', asy
 test('keys from API_KEYS_FILE, with comments and blank lines ignored', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'gateway-keys-'))
   const file = join(dir, 'keys')
-  await writeFile(file, '# gateway keys\n\nfile-key-one\n  file-key-two  \n# retired-key\n')
+  await writeFile(file, '# gateway keys\n\nfile-key-number-one\n  file-key-number-two  \n# retired-key-number-3\n')
   const fromFile = await startGateway({ UPSTREAM_URL: upstream.url, API_KEYS: '', API_KEYS_FILE: file })
   t.after(async () => { await fromFile.close(); await rm(dir, { recursive: true }) })
 
-  for (const key of ['file-key-one', 'file-key-two']) {
+  for (const key of ['file-key-number-one', 'file-key-number-two']) {
     const response = await fetch(`${fromFile.url}/admin/models`, { headers: { 'x-api-key': key } })
     assert.equal(response.status, 200, key)
     await response.text()
   }
-  for (const key of ['# gateway keys', '# retired-key', 'retired-key', KEY]) {
+  for (const key of ['# gateway keys', '# retired-key-number-3', 'retired-key-number-3', KEY]) {
     const response = await fetch(`${fromFile.url}/admin/models`, { headers: { 'x-api-key': key } })
     assert.equal(response.status, 401, key)
     await response.text()

@@ -4,8 +4,8 @@ import assert from 'node:assert/strict'
 import { createKeyMatcher } from '../src/lib/api-keys.js'
 import { issueToken, verifyToken } from '../src/lib/tokens.js'
 import { queryWithout, maskQueryParam } from '../src/lib/query.js'
-import { genReqId } from '../src/plugins/request-id.js'
-import { presentedKey } from '../src/plugins/auth.js'
+import { genReqId } from '../src/lib/request-id.js'
+import { presentedKey } from '../src/lib/api-keys.js'
 
 test('key matcher accepts configured keys only, whatever the candidate length', () => {
   const matches = createKeyMatcher(['alpha-key', 'a-much-longer-beta-key-value'])
