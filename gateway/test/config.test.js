@@ -1,3 +1,4 @@
+// @ts-check
 // Configuration from the environment, and the entry point (src/server.js):
 // refusal to start without keys, a real start, and a clean stop on SIGTERM.
 import { test } from 'node:test'
@@ -91,8 +92,9 @@ test('every key must be 16+ printable ASCII characters; a refusal names the key\
   const file = join(dir, 'keys')
   await writeFile(file, `# keys\n${KEY_B}\n\nSh0rtFileSecret\n`)
 
-  const tooShort = (found) => `the key is too short: keys need at least 16 characters (found ${found}); make one with: openssl rand -hex 32`
+  const tooShort = (/** @type {number} */ found) => `the key is too short: keys need at least 16 characters (found ${found}); make one with: openssl rand -hex 32`
   const outsideAscii = 'the key has a character outside printable ASCII (a space, a control or a non-ASCII character)'
+  /** @type {[string, Record<string, string>, string][]} */
   const cases = [
     ['Q', { API_KEYS: 'Q' }, `API_KEYS key 1: ${tooShort(1)}`],
     ['fifteen-chars-k', { API_KEYS: `${KEY_A}, fifteen-chars-k` }, `API_KEYS key 2: ${tooShort(15)}`],
@@ -113,7 +115,10 @@ test('every key must be 16+ printable ASCII characters; a refusal names the key\
   assert.deepEqual(loadConfig({ API_KEYS: '!~'.repeat(8) }).apiKeys, ['!~'.repeat(8)], 'any printable ASCII')
 })
 
-// Runs src/server.js with exactly `env` (plus PATH); resolves on exit.
+/**
+ * Runs src/server.js with exactly `env` (plus PATH); resolves on exit.
+ * @param {Record<string, string>} env
+ */
 function runServer (env) {
   const child = spawn(process.execPath, [SERVER], {
     env: { PATH: process.env.PATH, ...env },
@@ -129,6 +134,7 @@ function runServer (env) {
 
 test('refuses to start without a usable key: one line on stderr, exit status 1, the key not echoed', { timeout: 10_000 }, async (t) => {
   const noKey = 'no API key configured: set API_KEYS (comma-separated) or API_KEYS_FILE (one key per line)'
+  /** @type {[Record<string, string>, string][]} */
   const cases = [
     [{}, noKey],
     [{ API_KEYS: '' }, noKey],
@@ -154,7 +160,7 @@ test('starts with a key, serves /healthz, and exits 0 on SIGTERM', { timeout: 10
     const [, signalled] = await Promise.race([once(child, 'stdout').then(() => [true, false]), exited.then(() => [false, true])])
     assert.equal(signalled, false, `server exited early: ${stdout()}`)
   }
-  const base = listening.exec(stdout())[1]
+  const base = listening.exec(stdout())?.[1]
   const response = await fetch(`${base}/healthz`)
   assert.equal(response.status, 200)
   assert.deepEqual(await response.json(), { status: 'ok' })
