@@ -16,24 +16,34 @@ let gateway
 
 // Like Starlette's redirect_slashes: `/models/` is not a route, `/models` is,
 // so answer 307 to the absolute URL built from the request's Host header.
-// `?location=` and `?link=` let a test choose other upstream-made headers.
+// Otherwise `?h.NAME=VALUE` sets response header NAME (`{origin}` in VALUE is the
+// upstream's own origin, as the upstream sees it), with 302 when it is a Location.
 /** @type {import('./helpers.js').UpstreamHandler} */
 function fastApiLike (req, res) {
   const url = new URL(req.url ?? '/', `http://${req.headers.host}`)
-  const origin = url.origin
   if (url.pathname.endsWith('/') && url.pathname !== '/') {
-    res.writeHead(307, { location: `${origin}${url.pathname.slice(0, -1)}${url.search}`, 'content-length': '0' })
+    res.writeHead(307, { location: `${url.origin}${url.pathname.slice(0, -1)}${url.search}`, 'content-length': '0' })
     res.end()
     return
   }
-  const location = url.searchParams.get('location')
-  const link = url.searchParams.get('link')
-  res.writeHead(location === null ? 200 : 302, {
-    'content-type': 'application/json',
-    ...(location === null ? {} : { location: location.replace('{origin}', origin) }),
-    ...(link === null ? {} : { link: link.replace('{origin}', origin) })
-  })
+  /** @type {Record<string, string>} */
+  const headers = { 'content-type': 'application/json' }
+  for (const [name, value] of url.searchParams) {
+    if (name.startsWith('h.')) headers[name.slice(2)] = value.replace('{origin}', url.origin)
+  }
+  res.writeHead('location' in headers ? 302 : 200, headers)
   res.end(JSON.stringify({ url: req.url }))
+}
+
+/**
+ * The gateway's answer when the upstream sets response header `name` to `value`.
+ * @param {string} name
+ * @param {string} value
+ */
+async function withUpstreamHeader (name, value) {
+  const response = await get(`/admin/models?h.${name}=${encodeURIComponent(value)}`)
+  await response.arrayBuffer()
+  return response
 }
 
 before(async () => {
@@ -74,50 +84,54 @@ test('following the rewritten redirect reaches the route through the gateway', a
 })
 
 test('every upstream URL form maps onto its public path', async () => {
+  const { host, port } = new URL(upstream.url)
   const cases = [
     ['{origin}/models/latest', '/admin/models/latest'],
     ['{origin}/models/1.2.0?x=1#top', '/admin/models/1.2.0?x=1#top'],
     ['{origin}/models/a%2Fb', '/admin/models/a%2Fb'],
     ['{origin}/events?last_event_id=4', '/admin/events?last_event_id=4'],
     ['{origin}/predict', '/predict'],
+    [`HTTP://127.0.0.1:${port}/models`, '/admin/models'],
     ['/models/latest', '/admin/models/latest'],
-    [`//${new URL(upstream.url).host}/models`, '/admin/models']
+    [`//${host}/models`, '/admin/models'],
+    [`\\\\${host}/models`, '/admin/models']
   ]
   for (const [location, expected] of cases) {
-    const response = await get(`/admin/models?location=${encodeURIComponent(location)}`)
+    const response = await withUpstreamHeader('location', location)
     assert.equal(response.status, 302, location)
     assert.equal(response.headers.get('location'), expected, location)
     assertNoUpstreamAddress(response)
-    await response.arrayBuffer()
   }
+  const described = await withUpstreamHeader('content-location', '{origin}/models/2.0.0')
+  assert.equal(described.headers.get('content-location'), '/admin/models/2.0.0')
 })
 
 test('an upstream URL the gateway does not serve is dropped, the status kept', async () => {
   for (const location of ['{origin}/metrics', '{origin}/models/../healthz', '/docs', 'http://[bad']) {
-    const response = await get(`/admin/models?location=${encodeURIComponent(location)}`)
+    const response = await withUpstreamHeader('location', location)
     assert.equal(response.status, 302, location)
     assert.equal(response.headers.get('location'), null, location)
     assertNoUpstreamAddress(response)
-    await response.arrayBuffer()
   }
 })
 
 test('relative and foreign locations pass unchanged', async () => {
   for (const location of ['latest', '?page=2', 'https://docs.example.com/regwatch']) {
-    const response = await get(`/admin/models?location=${encodeURIComponent(location)}`)
+    const response = await withUpstreamHeader('location', location)
     assert.equal(response.headers.get('location'), location)
-    await response.arrayBuffer()
   }
 })
 
 test('any other header naming the upstream is dropped; others pass', async () => {
-  const dropped = await get(`/admin/models?link=${encodeURIComponent('<{origin}/models?page=2>; rel="next"')}`)
-  assert.equal(dropped.status, 200)
-  assert.equal(dropped.headers.get('link'), null)
-  assertNoUpstreamAddress(dropped)
-  await dropped.arrayBuffer()
-
-  const kept = await get(`/admin/models?link=${encodeURIComponent('<https://docs.example.com/>; rel="help"')}`)
-  assert.equal(kept.headers.get('link'), '<https://docs.example.com/>; rel="help"')
-  await kept.arrayBuffer()
+  const { host } = new URL(upstream.url)
+  for (const value of ['<{origin}/models?page=2>; rel="next"', `served by //${host}`, 'see HTTP://127.0.0.1:1/']) {
+    const dropped = await withUpstreamHeader('link', value)
+    assert.equal(dropped.status, 200)
+    assert.equal(dropped.headers.get('link'), null, value)
+    assertNoUpstreamAddress(dropped)
+  }
+  for (const value of ['<https://docs.example.com/>; rel="help"', 'http://127.0.0.10/', '//127.0.0.1.example.com/']) {
+    const kept = await withUpstreamHeader('link', value)
+    assert.equal(kept.headers.get('link'), value)
+  }
 })

@@ -5,7 +5,7 @@ import { createHash, timingSafeEqual } from 'node:crypto'
 
 // 16 characters of a random hex string are 64 bits, out of reach of online
 // guessing; `openssl rand -hex 32` (64 characters) is what the docs suggest.
-export const MIN_KEY_LENGTH = 16
+const MIN_KEY_LENGTH = 16
 // Printable ASCII without spaces: what survives an HTTP header and
 // `Authorization: Bearer` unchanged (anything else could never match).
 const KEY_CHARACTERS = /^[\x21-\x7e]*$/

@@ -19,7 +19,7 @@ import { TOKEN_PARAM } from './tokens.js'
  * @param {Headers} headers
  * @returns {Headers}
  */
-export function rewriteRequestHeaders (request, headers) {
+function rewriteRequestHeaders (request, headers) {
   const { 'x-api-key': _key, authorization: _authorization, ...forwarded } = headers
   forwarded[REQUEST_ID_HEADER] = request.id
   return forwarded
@@ -61,7 +61,7 @@ function describe (error) {
  * @param {ProxyReply} reply
  * @param {{ error: Error }} failure
  */
-export function onUpstreamError (reply, { error }) {
+function onUpstreamError (reply, { error }) {
   if (reply.sent || reply.raw.headersSent) {
     reply.raw.destroy()
     return
@@ -82,7 +82,7 @@ export function onUpstreamError (reply, { error }) {
  * @param {string | undefined} _search
  * @param {string} url
  */
-export function forwardedQuery (_search, url) {
+function forwardedQuery (_search, url) {
   return queryWithout(url, TOKEN_PARAM)
 }
 
