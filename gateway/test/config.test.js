@@ -152,7 +152,7 @@ test('refuses to start without a usable key: one line on stderr, exit status 1, 
   }
 })
 
-test('starts with a key, serves /healthz, and exits 0 on SIGTERM', { timeout: 10_000 }, async (t) => {
+test('starts with a key (not logged), serves /healthz, and exits 0 on SIGTERM', { timeout: 10_000 }, async (t) => {
   const { child, exited, stdout } = runServer({ API_KEYS: KEY_A, PORT: '0', HOST: '127.0.0.1' })
   t.after(() => child.kill())
   const listening = /"msg":"Server listening at (http:\/\/127\.0\.0\.1:\d+)"/
@@ -166,6 +166,8 @@ test('starts with a key, serves /healthz, and exits 0 on SIGTERM', { timeout: 10
   assert.deepEqual(await response.json(), { status: 'ok' })
 
   child.kill('SIGTERM')
-  const { code } = await exited
+  const { code, stdout: logs } = await exited
   assert.equal(code, 0)
+  assert.match(logs, /"keys":1,"msg":"gateway ready"/, 'the start-up line counts the keys')
+  assert.equal(logs.includes(KEY_A), false, 'and never shows one')
 })
