@@ -1,18 +1,27 @@
+// @ts-check
 // Builds the gateway application from a config produced by loadConfig().
 // Tests call buildApp() directly; src/server.js adds listen() and signals.
+// Plugins (fastify-plugin, shared by every route) come first, then the routes,
+// each an encapsulated plugin of its own.
 import Fastify, { LogController } from 'fastify'
-import configPlugin from './plugins/config.js'
-import requestIdPlugin, { genReqId } from './plugins/request-id.js'
-import errorsPlugin from './plugins/errors.js'
-import tokensPlugin from './plugins/tokens.js'
+import { genReqId } from './lib/request-id.js'
+import { loggerOptions } from './logger.js'
 import authPlugin from './plugins/auth.js'
+import configPlugin from './plugins/config.js'
+import errorsPlugin from './plugins/errors.js'
+import eventTokensPlugin from './plugins/event-tokens.js'
+import requestIdPlugin from './plugins/request-id.js'
 import shutdownPlugin from './plugins/shutdown.js'
+import eventRoutes from './routes/events.js'
 import healthRoutes from './routes/health.js'
 import modelRoutes from './routes/models.js'
-import eventRoutes from './routes/events.js'
-import { loggerOptions } from './logger.js'
+import tokenRoutes from './routes/tokens.js'
 
-// `logStream` (optional) receives the JSON log lines instead of stdout.
+/**
+ * @param {import('./config.js').Config} config
+ * @param {{ logStream?: import('./logger.js').LogStream }} [options]
+ *   `logStream` receives the JSON log lines instead of stdout.
+ */
 export async function buildApp (config, { logStream } = {}) {
   const app = Fastify({
     logger: loggerOptions({ level: config.logLevel, stream: logStream }),
@@ -33,11 +42,12 @@ export async function buildApp (config, { logStream } = {}) {
   await app.register(requestIdPlugin)
   await app.register(errorsPlugin)
   await app.register(shutdownPlugin)
-  await app.register(tokensPlugin)
+  await app.register(eventTokensPlugin)
   await app.register(authPlugin)
   await app.register(healthRoutes)
   await app.register(modelRoutes)
   await app.register(eventRoutes)
+  await app.register(tokenRoutes)
 
   return app
 }

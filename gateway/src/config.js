@@ -1,14 +1,26 @@
+// @ts-check
 // Reads the gateway configuration from environment variables.
 // Pure: takes an env object, returns a frozen config or throws ConfigError.
 import { readFileSync } from 'node:fs'
+import { keyProblem } from './lib/api-keys.js'
 
 export class ConfigError extends Error {
+  /** @param {string} message */
   constructor (message) {
     super(message)
     this.name = 'ConfigError'
   }
 }
 
+/** @typedef {Readonly<Record<string, string | undefined>>} Env */
+/** @typedef {'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'} LogLevel */
+/**
+ * A configured key and where it came from, for an error message that must
+ * not quote the key itself.
+ * @typedef {{ key: string, where: string }} KeySource
+ */
+
+/** @type {readonly LogLevel[]} */
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
 
 export const DEFAULTS = Object.freeze({
@@ -22,11 +34,9 @@ export const DEFAULTS = Object.freeze({
   LOG_LEVEL: 'info'
 })
 
+/** @param {Env} [env] */
 export function loadConfig (env = process.env) {
-  const apiKeys = [...new Set([
-    ...splitKeys(env.API_KEYS),
-    ...readKeysFile(env.API_KEYS_FILE)
-  ])]
+  const apiKeys = checkedKeys([...splitKeys(env.API_KEYS), ...readKeysFile(env.API_KEYS_FILE)])
   if (apiKeys.length === 0) {
     throw new ConfigError('no API key configured: set API_KEYS (comma-separated) or API_KEYS_FILE (one key per line)')
   }
@@ -50,28 +60,66 @@ export function loadConfig (env = process.env) {
   })
 }
 
+/** @typedef {ReturnType<typeof loadConfig>} Config */
+
+/** @param {string | undefined} value */
 function nonEmpty (value) {
   if (value === undefined || value === null) return undefined
   const trimmed = String(value).trim()
   return trimmed === '' ? undefined : trimmed
 }
 
+/**
+ * Every key must pass lib/api-keys.js keyProblem(): one weak key is enough
+ * to open the gateway, so the process refuses to start rather than warn.
+ * @param {KeySource[]} sources
+ * @returns {string[]} the distinct keys
+ */
+function checkedKeys (sources) {
+  for (const { key, where } of sources) {
+    const problem = keyProblem(key)
+    if (problem !== undefined) throw new ConfigError(`${where}: the key ${problem}`)
+  }
+  return [...new Set(sources.map(({ key }) => key))]
+}
+
+/**
+ * @param {string | undefined} list
+ * @returns {KeySource[]}
+ */
 function splitKeys (list) {
   return (list ?? '').split(',').map((k) => k.trim()).filter(Boolean)
+    .map((key, index) => ({ key, where: `API_KEYS key ${index + 1}` }))
 }
 
-// One key per line; blank lines and lines starting with '#' are ignored.
+/**
+ * One key per line; blank lines and lines starting with '#' are ignored.
+ * @param {string | undefined} path
+ * @returns {KeySource[]}
+ */
 function readKeysFile (path) {
-  if (nonEmpty(path) === undefined) return []
+  const file = nonEmpty(path)
+  if (file === undefined) return []
   let text
   try {
-    text = readFileSync(path, 'utf8')
+    text = readFileSync(file, 'utf8')
   } catch (err) {
-    throw new ConfigError(`cannot read API_KEYS_FILE ${path}: ${err.code ?? err.message}`)
+    const { code, message } = /** @type {NodeJS.ErrnoException} */ (err)
+    throw new ConfigError(`cannot read API_KEYS_FILE ${file}: ${code ?? message}`)
   }
-  return text.split(/\r?\n/).map((line) => line.trim()).filter((line) => line && !line.startsWith('#'))
+  return text.split(/\r?\n/).flatMap((line, index) => {
+    const key = line.trim()
+    return key === '' || key.startsWith('#') ? [] : [{ key, where: `API_KEYS_FILE line ${index + 1}` }]
+  })
 }
 
+/**
+ * @param {Env} env
+ * @param {string} name
+ * @param {number} fallback
+ * @param {number} min
+ * @param {number} max
+ */
 function parseInteger (env, name, fallback, min, max) {
   const raw = nonEmpty(env[name])
   if (raw === undefined) return fallback
@@ -81,7 +129,10 @@ function parseInteger (env, name, fallback, min, max) {
   return value
 }
 
-// Only an origin is accepted: the gateway maps its routes onto the upstream's root.
+/**
+ * Only an origin is accepted: the gateway maps its routes onto the upstream's root.
+ * @param {string} raw
+ */
 function parseUpstreamUrl (raw) {
   let url
   try {
@@ -98,9 +149,14 @@ function parseUpstreamUrl (raw) {
   return url.origin
 }
 
+/**
+ * @param {string} level
+ * @returns {LogLevel}
+ */
 function parseLogLevel (level) {
-  if (!LOG_LEVELS.includes(level)) {
+  const known = LOG_LEVELS.find((candidate) => candidate === level)
+  if (known === undefined) {
     throw new ConfigError(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got "${level}"`)
   }
-  return level
+  return known
 }

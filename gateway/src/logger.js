@@ -1,3 +1,4 @@
+// @ts-check
 // pino options for the gateway: credentials never reach a log line.
 // Headers are redacted by path, and the request URL is logged with the SSE
 // `token` query parameter masked (pino's redact cannot reach inside a string).
@@ -12,6 +13,9 @@ const REDACTED_PATHS = [
   'headers.authorization'
 ]
 
+/** @typedef {{ write: (line: string) => void }} LogStream */
+
+/** @param {import('fastify').FastifyRequest} request */
 function serializeRequest (request) {
   return {
     method: request.method,
@@ -22,6 +26,9 @@ function serializeRequest (request) {
   }
 }
 
+/**
+ * @param {{ level: string, stream?: LogStream }} options
+ */
 export function loggerOptions ({ level, stream }) {
   return {
     level,

@@ -1,3 +1,4 @@
+// @ts-check
 // Authentication: every route but the gateway's /healthz needs a key.
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
@@ -6,7 +7,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { startUpstream, startGateway, KEY, OTHER_KEY } from './helpers.js'
 
+/** @type {import('./helpers.js').Upstream} */
 let upstream
+/** @type {import('./helpers.js').Gateway} */
 let gateway
 
 before(async () => {
@@ -18,6 +21,11 @@ after(async () => {
   await upstream?.close()
 })
 
+/**
+ * @param {string} path
+ * @param {Record<string, string>} headers
+ * @param {string} expectedError
+ */
 async function expect401 (path, headers, expectedError, method = 'GET') {
   const before = upstream.requests.length
   const response = await fetch(gateway.url + path, { method, headers: { 'x-request-id': 'auth-check', ...headers } })
@@ -56,10 +64,12 @@ test('non-Bearer Authorization schemes are not accepted', async () => {
 
 test('right key: accepted via x-api-key and via Authorization: Bearer, for every configured key', async () => {
   for (const key of [KEY, OTHER_KEY]) {
-    for (const headers of [{ 'x-api-key': key }, { authorization: `Bearer ${key}` }]) {
+    /** @type {Record<string, string>[]} */
+    const ways = [{ 'x-api-key': key }, { authorization: `Bearer ${key}` }]
+    for (const headers of ways) {
       const response = await fetch(`${gateway.url}/admin/models`, { headers })
       assert.equal(response.status, 200)
-      assert.equal((await response.json()).url, '/models')
+      assert.equal(/** @type {{ url: string }} */ (await response.json()).url, '/models')
     }
   }
 })
@@ -73,11 +83,13 @@ test('unknown routes need a key too (401 before 404)', async () => {
 
 test('the gateway\'s own /healthz is public and does not call the upstream', async () => {
   const before = upstream.requests.length
-  for (const headers of [{}, { 'x-api-key': 'wrong' }]) {
+  /** @type {Record<string, string>[]} */
+  const ways = [{}, { 'x-api-key': 'wrong' }]
+  for (const headers of ways) {
     const response = await fetch(`${gateway.url}/healthz`, { headers })
     assert.equal(response.status, 200)
     assert.deepEqual(await response.json(), { status: 'ok' })
-    assert.match(response.headers.get('x-request-id'), /^[0-9a-f-]{36}$/)
+    assert.match(response.headers.get('x-request-id') ?? '', /^[0-9a-f-]{36}$/)
   }
   assert.equal(upstream.requests.length, before)
 })
@@ -85,16 +97,16 @@ test('the gateway\'s own /healthz is public and does not call the upstream', asy
 test('keys from API_KEYS_FILE, with comments and blank lines ignored', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'gateway-keys-'))
   const file = join(dir, 'keys')
-  await writeFile(file, '# gateway keys\n\nfile-key-one\n  file-key-two  \n# retired-key\n')
+  await writeFile(file, '# gateway keys\n\nfile-key-number-one\n  file-key-number-two  \n# retired-key-number-3\n')
   const fromFile = await startGateway({ UPSTREAM_URL: upstream.url, API_KEYS: '', API_KEYS_FILE: file })
   t.after(async () => { await fromFile.close(); await rm(dir, { recursive: true }) })
 
-  for (const key of ['file-key-one', 'file-key-two']) {
+  for (const key of ['file-key-number-one', 'file-key-number-two']) {
     const response = await fetch(`${fromFile.url}/admin/models`, { headers: { 'x-api-key': key } })
     assert.equal(response.status, 200, key)
     await response.text()
   }
-  for (const key of ['# gateway keys', '# retired-key', 'retired-key', KEY]) {
+  for (const key of ['# gateway keys', '# retired-key-number-3', 'retired-key-number-3', KEY]) {
     const response = await fetch(`${fromFile.url}/admin/models`, { headers: { 'x-api-key': key } })
     assert.equal(response.status, 401, key)
     await response.text()

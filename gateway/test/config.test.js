@@ -1,3 +1,4 @@
+// @ts-check
 // Configuration from the environment, and the entry point (src/server.js):
 // refusal to start without keys, a real start, and a clean stop on SIGTERM.
 import { test } from 'node:test'
@@ -11,12 +12,15 @@ import { fileURLToPath } from 'node:url'
 import { loadConfig, ConfigError } from '../src/config.js'
 
 const SERVER = fileURLToPath(new URL('../src/server.js', import.meta.url))
+// Valid keys: at least 16 printable ASCII characters.
+const KEY_A = 'key-a-0123456789abcdef'
+const KEY_B = 'key-b-0123456789abcdef'
 
 test('defaults', () => {
-  const config = loadConfig({ API_KEYS: 'k' })
+  const config = loadConfig({ API_KEYS: KEY_A })
   assert.deepEqual({ ...config }, {
     upstreamUrl: 'http://127.0.0.1:8000',
-    apiKeys: ['k'],
+    apiKeys: [KEY_A],
     port: 8080,
     host: '127.0.0.1',
     upstreamTimeoutMs: 10000,
@@ -31,7 +35,7 @@ test('defaults', () => {
 test('every variable is read', () => {
   const config = loadConfig({
     UPSTREAM_URL: 'http://api:9000/',
-    API_KEYS: 'a, b ,,a',
+    API_KEYS: `${KEY_A}, ${KEY_B} ,,${KEY_A}`,
     PORT: '9090',
     HOST: '0.0.0.0',
     UPSTREAM_TIMEOUT_MS: '2500',
@@ -42,7 +46,7 @@ test('every variable is read', () => {
     LOG_LEVEL: 'warn'
   })
   assert.equal(config.upstreamUrl, 'http://api:9000')
-  assert.deepEqual(config.apiKeys, ['a', 'b'])
+  assert.deepEqual(config.apiKeys, [KEY_A, KEY_B])
   assert.equal(config.port, 9090)
   assert.equal(config.host, '0.0.0.0')
   assert.equal(config.upstreamTimeoutMs, 2500)
@@ -57,8 +61,8 @@ test('API_KEYS and API_KEYS_FILE combine', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'gateway-config-'))
   t.after(() => rm(dir, { recursive: true }))
   const file = join(dir, 'keys')
-  await writeFile(file, '# comment\r\n\r\nfrom-file\r\n   \r\n')
-  assert.deepEqual(loadConfig({ API_KEYS: 'from-env', API_KEYS_FILE: file }).apiKeys, ['from-env', 'from-file'])
+  await writeFile(file, `# comment\r\n\r\n${KEY_B}\r\n   \r\n${KEY_A}\r\n`)
+  assert.deepEqual(loadConfig({ API_KEYS: KEY_A, API_KEYS_FILE: file }).apiKeys, [KEY_A, KEY_B], 'distinct keys, in order')
 })
 
 test('bad values are refused with a message naming the variable', () => {
@@ -66,23 +70,55 @@ test('bad values are refused with a message naming the variable', () => {
     'no API key': {},
     API_KEYS: { API_KEYS: ' , ,' },
     API_KEYS_FILE: { API_KEYS_FILE: '/nonexistent/keys' },
-    'PORT must be an integer': { API_KEYS: 'k', PORT: 'eighty' },
-    'PORT must be between': { API_KEYS: 'k', PORT: '70000' },
-    UPSTREAM_TIMEOUT_MS: { API_KEYS: 'k', UPSTREAM_TIMEOUT_MS: '0' },
-    BODY_LIMIT_BYTES: { API_KEYS: 'k', BODY_LIMIT_BYTES: '-1' },
-    TOKEN_TTL_S: { API_KEYS: 'k', TOKEN_TTL_S: '1.5' },
-    TOKEN_SECRET: { API_KEYS: 'k', TOKEN_SECRET: 'short' },
-    'UPSTREAM_URL is not a valid URL': { API_KEYS: 'k', UPSTREAM_URL: 'not a url' },
-    'UPSTREAM_URL must use http': { API_KEYS: 'k', UPSTREAM_URL: 'ftp://x' },
-    'UPSTREAM_URL must be an origin': { API_KEYS: 'k', UPSTREAM_URL: 'http://x/api' },
-    LOG_LEVEL: { API_KEYS: 'k', LOG_LEVEL: 'loud' }
+    'PORT must be an integer': { API_KEYS: KEY_A, PORT: 'eighty' },
+    'PORT must be between': { API_KEYS: KEY_A, PORT: '70000' },
+    UPSTREAM_TIMEOUT_MS: { API_KEYS: KEY_A, UPSTREAM_TIMEOUT_MS: '0' },
+    BODY_LIMIT_BYTES: { API_KEYS: KEY_A, BODY_LIMIT_BYTES: '-1' },
+    TOKEN_TTL_S: { API_KEYS: KEY_A, TOKEN_TTL_S: '1.5' },
+    TOKEN_SECRET: { API_KEYS: KEY_A, TOKEN_SECRET: 'short' },
+    'UPSTREAM_URL is not a valid URL': { API_KEYS: KEY_A, UPSTREAM_URL: 'not a url' },
+    'UPSTREAM_URL must use http': { API_KEYS: KEY_A, UPSTREAM_URL: 'ftp://x' },
+    'UPSTREAM_URL must be an origin': { API_KEYS: KEY_A, UPSTREAM_URL: 'http://x/api' },
+    LOG_LEVEL: { API_KEYS: KEY_A, LOG_LEVEL: 'loud' }
   }
   for (const [message, env] of Object.entries(cases)) {
     assert.throws(() => loadConfig(env), (err) => err instanceof ConfigError && err.message.includes(message), message)
   }
 })
 
-// Runs src/server.js with exactly `env` (plus PATH); resolves on exit.
+test('every key must be 16+ printable ASCII characters; a refusal names the key\'s place, never the key', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'gateway-config-'))
+  t.after(() => rm(dir, { recursive: true }))
+  const file = join(dir, 'keys')
+  await writeFile(file, `# keys\n${KEY_B}\n\nSh0rtFileSecret\n`)
+
+  const tooShort = (/** @type {number} */ found) => `the key is too short: keys need at least 16 characters (found ${found}); make one with: openssl rand -hex 32`
+  const outsideAscii = 'the key has a character outside printable ASCII (a space, a control or a non-ASCII character)'
+  /** @type {[string, Record<string, string>, string][]} */
+  const cases = [
+    ['Q', { API_KEYS: 'Q' }, `API_KEYS key 1: ${tooShort(1)}`],
+    ['fifteen-chars-k', { API_KEYS: `${KEY_A}, fifteen-chars-k` }, `API_KEYS key 2: ${tooShort(15)}`],
+    ['Sh0rtFileSecret', { API_KEYS: KEY_A, API_KEYS_FILE: file }, `API_KEYS_FILE line 4: ${tooShort(15)}`],
+    ['key with spaces inside it', { API_KEYS: 'key with spaces inside it' }, `API_KEYS key 1: ${outsideAscii}`],
+    ['tab\tin-the-middle-of-the-key', { API_KEYS: 'tab\tin-the-middle-of-the-key' }, `API_KEYS key 1: ${outsideAscii}`],
+    ['clé-0123456789abcdef', { API_KEYS: 'clé-0123456789abcdef' }, `API_KEYS key 1: ${outsideAscii}`]
+  ]
+  for (const [key, env, message] of cases) {
+    assert.throws(() => loadConfig(env), (err) => {
+      assert.ok(err instanceof ConfigError)
+      assert.equal(err.message, message)
+      assert.equal(err.message.includes(key), false, 'the key is not echoed')
+      return true
+    }, key)
+  }
+  assert.deepEqual(loadConfig({ API_KEYS: 'sixteen-chars-ok' }).apiKeys, ['sixteen-chars-ok'], '16 is enough')
+  assert.deepEqual(loadConfig({ API_KEYS: '!~'.repeat(8) }).apiKeys, ['!~'.repeat(8)], 'any printable ASCII')
+})
+
+/**
+ * Runs src/server.js with exactly `env` (plus PATH); resolves on exit.
+ * @param {Record<string, string>} env
+ */
 function runServer (env) {
   const child = spawn(process.execPath, [SERVER], {
     env: { PATH: process.env.PATH, ...env },
@@ -96,31 +132,42 @@ function runServer (env) {
   return { child, exited, stdout: () => stdout }
 }
 
-test('refuses to start without any key: one line on stderr, exit status 1', { timeout: 10_000 }, async (t) => {
-  for (const env of [{}, { API_KEYS: '' }, { API_KEYS: ' , ' }]) {
+test('refuses to start without a usable key: one line on stderr, exit status 1, the key not echoed', { timeout: 10_000 }, async (t) => {
+  const noKey = 'no API key configured: set API_KEYS (comma-separated) or API_KEYS_FILE (one key per line)'
+  /** @type {[Record<string, string>, string][]} */
+  const cases = [
+    [{}, noKey],
+    [{ API_KEYS: '' }, noKey],
+    [{ API_KEYS: ' , ' }, noKey],
+    [{ API_KEYS: `${KEY_A},Q` }, 'API_KEYS key 2: the key is too short: keys need at least 16 characters (found 1); make one with: openssl rand -hex 32']
+  ]
+  for (const [env, message] of cases) {
     const { child, exited } = runServer({ ...env, PORT: '0' })
     t.after(() => child.kill())
     const { code, stderr, stdout } = await exited
     assert.equal(code, 1)
     assert.equal(stdout, '')
-    assert.equal(stderr, 'regwatch-gateway: configuration error: no API key configured: set API_KEYS (comma-separated) or API_KEYS_FILE (one key per line)\n')
+    assert.equal(stderr, `regwatch-gateway: configuration error: ${message}\n`)
+    assert.equal(stderr.includes(KEY_A), false)
   }
 })
 
-test('starts with a key, serves /healthz, and exits 0 on SIGTERM', { timeout: 10_000 }, async (t) => {
-  const { child, exited, stdout } = runServer({ API_KEYS: 'k', PORT: '0', HOST: '127.0.0.1' })
+test('starts with a key (not logged), serves /healthz, and exits 0 on SIGTERM', { timeout: 10_000 }, async (t) => {
+  const { child, exited, stdout } = runServer({ API_KEYS: KEY_A, PORT: '0', HOST: '127.0.0.1' })
   t.after(() => child.kill())
   const listening = /"msg":"Server listening at (http:\/\/127\.0\.0\.1:\d+)"/
   while (!listening.test(stdout())) {
     const [, signalled] = await Promise.race([once(child, 'stdout').then(() => [true, false]), exited.then(() => [false, true])])
     assert.equal(signalled, false, `server exited early: ${stdout()}`)
   }
-  const base = listening.exec(stdout())[1]
+  const base = listening.exec(stdout())?.[1]
   const response = await fetch(`${base}/healthz`)
   assert.equal(response.status, 200)
   assert.deepEqual(await response.json(), { status: 'ok' })
 
   child.kill('SIGTERM')
-  const { code } = await exited
+  const { code, stdout: logs } = await exited
   assert.equal(code, 0)
+  assert.match(logs, /"keys":1,"msg":"gateway ready"/, 'the start-up line counts the keys')
+  assert.equal(logs.includes(KEY_A), false, 'and never shows one')
 })

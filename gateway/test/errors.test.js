@@ -1,14 +1,20 @@
+// @ts-check
 // Failure modes the gateway answers itself: 502, 504 and 413, each as JSON
 // carrying the request id, also echoed in the X-Request-Id header.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { startUpstream, startGateway, closedPort, withKey } from './helpers.js'
 
+/**
+ * @param {Response} response
+ * @param {number} status
+ * @param {string} id
+ */
 async function assertGatewayError (response, status, id) {
   assert.equal(response.status, status)
   assert.equal(response.headers.get('x-request-id'), id)
-  assert.match(response.headers.get('content-type'), /^application\/json/)
-  const body = await response.json()
+  assert.match(response.headers.get('content-type') ?? '', /^application\/json/)
+  const body = /** @type {{ error: unknown, request_id: unknown }} */ (await response.json())
   assert.equal(body.request_id, id)
   assert.equal(typeof body.error, 'string')
   return body
@@ -79,7 +85,7 @@ test('request body over BODY_LIMIT_BYTES: 413, and nothing reaches the upstream'
     method: 'POST', body: small, headers: withKey({ 'content-type': 'application/json' })
   })
   assert.equal(ok.status, 200)
-  assert.equal((await ok.json()).body, small)
+  assert.equal(/** @type {{ body: string }} */ (await ok.json()).body, small)
 })
 
 test('chunked body over the limit (no content-length): 413 as well', { timeout: 10_000 }, async (t) => {

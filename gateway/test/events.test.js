@@ -1,22 +1,30 @@
+// @ts-check
 // GET /admin/events: streamed SSE pass-through, disconnect propagation,
 // Last-Event-ID, and the short-lived token flow for browser EventSource.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { once } from 'node:events'
 import { setTimeout as delay } from 'node:timers/promises'
-import { startUpstream, startGateway, openStream, withKey, KEY, TOKEN_SECRET } from './helpers.js'
+import { startUpstream, startGateway, openStream, portOf, withKey, KEY, TOKEN_SECRET } from './helpers.js'
 import { issueToken } from '../src/lib/tokens.js'
 
 const FIRST_EVENT = ': ping\n\nid: 41\nevent: model_published\ndata: {"version":"1.0.0"}\n\n'
-const hasFirstEvent = (text) => text.includes(FIRST_EVENT)
+const hasFirstEvent = (/** @type {string} */ text) => text.includes(FIRST_EVENT)
 
-// An SSE upstream that sends a keep-alive comment and one event, then keeps
-// the stream open until the peer goes away.
+/**
+ * An SSE upstream that sends a keep-alive comment and one event, then keeps
+ * the stream open until the peer goes away.
+ * @type {import('./helpers.js').UpstreamHandler}
+ */
 function sseHandler (req, res) {
   res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' })
   res.write(FIRST_EVENT)
 }
 
+/**
+ * @param {import('node:test').TestContext} t
+ * @param {Record<string, string>} [env]
+ */
 async function setup (t, env = {}, handler = sseHandler) {
   const upstream = await startUpstream(handler)
   const gateway = await startGateway({ UPSTREAM_URL: upstream.url, ...env })
@@ -24,15 +32,24 @@ async function setup (t, env = {}, handler = sseHandler) {
   return { upstream, gateway }
 }
 
+/**
+ * @param {import('./helpers.js').Gateway} gateway
+ * @returns {Promise<{ token: string, expires_in: number }>}
+ */
 async function mintToken (gateway) {
   const response = await fetch(`${gateway.url}/admin/tokens`, { method: 'POST', headers: withKey() })
   assert.equal(response.status, 200)
   assert.equal(response.headers.get('cache-control'), 'no-store')
-  return response.json()
+  return /** @type {Promise<{ token: string, expires_in: number }>} */ (response.json())
 }
 
-// Opens the stream, waits for the first event, disconnects, and waits until
-// the upstream has seen its request closed. Returns what the upstream got.
+/**
+ * Opens the stream, waits for the first event, disconnects, and waits until
+ * the upstream has seen its request closed. Returns what the upstream got.
+ * @param {import('./helpers.js').Upstream} upstream
+ * @param {string} url
+ * @param {Record<string, string>} headers
+ */
 async function readFirstEventAndDisconnect (upstream, url, headers) {
   const seen = upstream.nextRequest()
   const stream = await openStream(url, headers)
@@ -133,7 +150,9 @@ test('token flow: the token is accepted nowhere else', { timeout: 10_000 }, asyn
     assert.equal(response.status, 401, path)
     await response.text()
   }
-  for (const headers of [{ 'x-api-key': token }, { authorization: `Bearer ${token}` }]) {
+  /** @type {Record<string, string>[]} */
+  const ways = [{ 'x-api-key': token }, { authorization: `Bearer ${token}` }]
+  for (const headers of ways) {
     const response = await fetch(`${gateway.url}/admin/events`, { headers })
     assert.equal(response.status, 401, 'a token is not an API key')
     await response.text()
@@ -204,7 +223,7 @@ test('shutdown is bounded: a connection that never sends a request is cut after 
   const upstream = await startUpstream(sseHandler)
   t.after(() => upstream.close())
   const gateway = await startGateway({ UPSTREAM_URL: upstream.url, SHUTDOWN_GRACE_MS: '50' })
-  const socket = createConnection(gateway.app.server.address().port, '127.0.0.1')
+  const socket = createConnection(portOf(gateway.app.server), '127.0.0.1')
   t.after(() => socket.destroy())
   await once(socket, 'connect')
   await Promise.all([gateway.close(), once(socket, 'close')])

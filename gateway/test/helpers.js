@@ -1,3 +1,4 @@
+// @ts-check
 // Shared test fixtures: a real upstream HTTP server and a real gateway, both
 // listening on 127.0.0.1 with ephemeral ports, closed by the test that made them.
 import http from 'node:http'
@@ -10,9 +11,38 @@ export const KEY = 'test-key-0123456789abcdef'
 export const OTHER_KEY = 'second-key-with-a-rather-longer-value-than-the-first-one'
 export const TOKEN_SECRET = 's'.repeat(40)
 
-// Starts an upstream whose `handler(req, res, body)` runs once the request body
-// is read. Every request is recorded in `requests` and announced on `seen`.
+/** @typedef {(req: http.IncomingMessage, res: http.ServerResponse, body: string) => void} UpstreamHandler */
+/**
+ * @typedef {{ method: string | undefined, url: string | undefined, headers: http.IncomingHttpHeaders,
+ *   body: string, req: http.IncomingMessage, res: http.ServerResponse }} UpstreamRequest
+ */
+/**
+ * @typedef {{ url: string, requests: UpstreamRequest[], nextRequest: () => Promise<UpstreamRequest>,
+ *   close: () => Promise<void> }} Upstream
+ */
+/**
+ * @typedef {{ app: import('fastify').FastifyInstance, config: import('../src/config.js').Config,
+ *   url: string, close: () => Promise<void> }} Gateway
+ */
+
+/**
+ * The port of a server listening on TCP.
+ * @param {import('node:net').Server} server
+ */
+export function portOf (server) {
+  const address = server.address()
+  if (address === null || typeof address === 'string') throw new Error('server is not listening on TCP')
+  return address.port
+}
+
+/**
+ * Starts an upstream whose `handler(req, res, body)` runs once the request body
+ * is read. Every request is recorded in `requests` and announced on `seen`.
+ * @param {UpstreamHandler} [handler]
+ * @returns {Promise<Upstream>}
+ */
 export async function startUpstream (handler = echoHandler) {
+  /** @type {UpstreamRequest[]} */
   const requests = []
   const server = http.createServer(async (req, res) => {
     const chunks = []
@@ -25,7 +55,7 @@ export async function startUpstream (handler = echoHandler) {
   server.listen(0, '127.0.0.1')
   await once(server, 'listening')
   return {
-    url: `http://127.0.0.1:${server.address().port}`,
+    url: `http://127.0.0.1:${portOf(server)}`,
     requests,
     // Resolves with the next request the upstream receives.
     nextRequest: () => once(server, 'seen').then(([record]) => record),
@@ -33,37 +63,47 @@ export async function startUpstream (handler = echoHandler) {
   }
 }
 
-// Answers 200 with a JSON description of what it received.
+/**
+ * Answers 200 with a JSON description of what it received.
+ * @type {UpstreamHandler}
+ */
 export function echoHandler (req, res, body) {
   res.writeHead(200, { 'content-type': 'application/json', 'x-model-version': '7' })
   res.end(JSON.stringify({ method: req.method, url: req.url, body, headers: req.headers }))
 }
 
+/** @param {http.Server} server */
 export async function closeServer (server) {
   server.closeAllConnections()
   await new Promise((resolve) => server.close(resolve))
 }
 
-// A port on 127.0.0.1 with nothing listening on it.
+/** A port on 127.0.0.1 with nothing listening on it. */
 export async function closedPort () {
   const server = http.createServer()
   server.listen(0, '127.0.0.1')
   await once(server, 'listening')
-  const { port } = server.address()
+  const port = portOf(server)
   await closeServer(server)
   return port
 }
 
-// Builds the gateway from environment-style settings and starts it on port 0.
+/**
+ * Builds the gateway from environment-style settings and starts it on port 0.
+ * @param {Record<string, string>} [env]
+ * @param {{ logStream?: import('../src/logger.js').LogStream }} [options]
+ * @returns {Promise<Gateway>}
+ */
 export async function startGateway (env = {}, { logStream } = {}) {
   const config = loadConfig({ API_KEYS: KEY, LOG_LEVEL: 'silent', TOKEN_SECRET, ...env })
   const app = await buildApp(config, { logStream })
   await app.listen({ port: 0, host: '127.0.0.1' })
-  return { app, config, url: `http://127.0.0.1:${app.server.address().port}`, close: () => app.close() }
+  return { app, config, url: `http://127.0.0.1:${portOf(app.server)}`, close: () => app.close() }
 }
 
-// Collects JSON log lines written by the gateway's logger.
+/** Collects JSON log lines written by the gateway's logger. */
 export function logCollector () {
+  /** @type {string[]} */
   const lines = []
   const stream = new Writable({
     write (chunk, _encoding, callback) {
@@ -74,13 +114,18 @@ export function logCollector () {
   return { stream, lines }
 }
 
-// Opens a streaming GET with node:http on its own socket (agent: false), so
-// close() really drops the connection, as a browser tab going away would.
+/**
+ * Opens a streaming GET with node:http on its own socket (agent: false), so
+ * close() really drops the connection, as a browser tab going away would.
+ * @param {string} url
+ * @param {http.OutgoingHttpHeaders} [headers]
+ */
 export async function openStream (url, headers = {}) {
   const request = http.get(url, { headers, agent: false })
-  const [response] = await once(request, 'response')
+  const [response] = /** @type {[http.IncomingMessage]} */ (await once(request, 'response'))
   response.setEncoding('utf8')
   let text = ''
+  /** @type {Set<() => void>} */
   const waiters = new Set()
   const wake = () => { for (const waiter of [...waiters]) waiter() }
   response.on('data', (chunk) => { text += chunk; wake() })
@@ -90,7 +135,11 @@ export async function openStream (url, headers = {}) {
   return {
     status: response.statusCode,
     headers: response.headers,
-    // Resolves with the text received so far once `predicate(text)` holds.
+    /**
+     * Resolves with the text received so far once `predicate(text)` holds.
+     * @param {(text: string) => boolean} predicate
+     * @returns {Promise<string>}
+     */
     until (predicate) {
       return new Promise((resolve, reject) => {
         const waiter = () => {
@@ -106,10 +155,18 @@ export async function openStream (url, headers = {}) {
         waiter()
       })
     },
-    // Resolves when the response is over, cleanly or cut ('aborted').
-    closed: () => (response.destroyed ? Promise.resolve() : new Promise((resolve) => response.once('close', resolve))),
+    /**
+     * Resolves when the response is over, cleanly or cut ('aborted').
+     * @returns {Promise<void>}
+     */
+    closed: () => (response.destroyed ? Promise.resolve() : new Promise((resolve) => response.once('close', () => resolve()))),
     close: () => request.destroy()
   }
 }
 
+/**
+ * The test key plus `headers`, for fetch().
+ * @param {Record<string, string>} [headers]
+ * @returns {Record<string, string>}
+ */
 export const withKey = (headers = {}) => ({ 'x-api-key': KEY, ...headers })

@@ -1,3 +1,4 @@
+// @ts-check
 // Log hygiene: neither an API key nor an SSE token ever appears in a log line,
 // while every request-scoped line carries the request id.
 import { test } from 'node:test'
@@ -7,7 +8,7 @@ import { startUpstream, startGateway, logCollector, openStream, KEY } from './he
 
 test('logs carry request ids and never keys or tokens', { timeout: 10_000 }, async (t) => {
   const upstream = await startUpstream((req, res) => {
-    if (req.url.startsWith('/events')) {
+    if (req.url?.startsWith('/events')) {
       res.writeHead(200, { 'content-type': 'text/event-stream' })
       res.write('id: 1\ndata: hello\n\n')
       return
@@ -20,6 +21,10 @@ test('logs carry request ids and never keys or tokens', { timeout: 10_000 }, asy
   const gateway = await startGateway({ UPSTREAM_URL: upstream.url, LOG_LEVEL: 'trace' }, { logStream: logs.stream })
 
   const wrongKey = 'wrong-key-that-must-not-be-logged-either'
+  /**
+   * @param {string} path
+   * @param {RequestInit} init
+   */
   const send = (path, init) => fetch(gateway.url + path, init).then(async (response) => {
     await response.text()
     return response
@@ -28,7 +33,7 @@ test('logs carry request ids and never keys or tokens', { timeout: 10_000 }, asy
   await send('/admin/models', { headers: { authorization: `Bearer ${KEY}`, 'x-request-id': 'log-bearer' } })
   await send('/admin/models', { headers: { 'x-api-key': wrongKey, 'x-request-id': 'log-wrong' } })
   const tokenResponse = await fetch(`${gateway.url}/admin/tokens`, { method: 'POST', headers: { 'x-api-key': KEY, 'x-request-id': 'log-token' } })
-  const { token } = await tokenResponse.json()
+  const { token } = /** @type {{ token: string }} */ (await tokenResponse.json())
 
   // Open the stream with the token (plain and percent-encoded name), read, disconnect.
   for (const [id, param] of [['log-sse', 'token'], ['log-sse-encoded', 'tok%65n']]) {
@@ -47,7 +52,7 @@ test('logs carry request ids and never keys or tokens', { timeout: 10_000 }, asy
   await gateway.close()
 
   assert.ok(logs.lines.length > 10, 'something was logged')
-  const secrets = [KEY, wrongKey, token, encodeURIComponent(token), token.split('.').at(-1)]
+  const secrets = [KEY, wrongKey, token, encodeURIComponent(token), token.split('.')[2]]
   for (const line of logs.lines) {
     for (const secret of secrets) assert.equal(line.includes(secret), false, `secret leaked in: ${line}`)
   }

@@ -1,12 +1,18 @@
+// @ts-check
 // Proxying of the request/response routes against a real upstream server:
 // paths, methods, bodies, query strings, status/header pass-through, request ids.
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { startUpstream, startGateway, withKey, KEY } from './helpers.js'
+import { startUpstream, startGateway, echoHandler as echo, withKey, KEY } from './helpers.js'
 
+/** @typedef {import('./helpers.js').UpstreamHandler} UpstreamHandler */
+
+/** @type {import('./helpers.js').Upstream} */
 let upstream
+/** @type {import('./helpers.js').Gateway} */
 let gateway
-let respond // per-test upstream behaviour; defaults to the echo handler
+/** @type {UpstreamHandler} per-test upstream behaviour; defaults to the echo handler */
+let respond = echo
 
 before(async () => {
   upstream = await startUpstream((req, res, body) => respond(req, res, body))
@@ -17,11 +23,11 @@ after(async () => {
   await upstream?.close()
 })
 
-function echo (req, res, body) {
-  res.writeHead(200, { 'content-type': 'application/json', 'x-model-version': '7' })
-  res.end(JSON.stringify({ method: req.method, url: req.url, body, headers: req.headers }))
-}
-
+/**
+ * Sends `init` (with the key) and returns the response and what the upstream got.
+ * @param {string} path
+ * @param {Omit<RequestInit, 'headers'> & { headers?: Record<string, string>, respond?: UpstreamHandler }} [init]
+ */
 async function call (path, init = {}) {
   respond = init.respond ?? echo
   const seen = upstream.nextRequest()
@@ -127,9 +133,10 @@ test('a sane X-Request-Id is kept end to end', async () => {
 
 test('a missing or insane X-Request-Id is replaced, and the upstream sees the replacement', async () => {
   for (const insane of [undefined, 'a'.repeat(129), 'has spaces in it', 'tab\there', 'semi;colon']) {
+    /** @type {Record<string, string>} */
     const headers = insane === undefined ? {} : { 'x-request-id': insane }
     const { response, upstreamRequest } = await call('/admin/models', { headers })
-    const returned = response.headers.get('x-request-id')
+    const returned = response.headers.get('x-request-id') ?? ''
     assert.match(returned, /^[0-9a-f-]{36}$/, `replaced ${JSON.stringify(insane)}`)
     assert.notEqual(returned, insane)
     assert.equal(upstreamRequest.headers['x-request-id'], returned)

@@ -1,11 +1,12 @@
+// @ts-check
 // Unit tests of the small pure modules: keys, tokens, query masking, request ids.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { createKeyMatcher } from '../src/lib/api-keys.js'
 import { issueToken, verifyToken } from '../src/lib/tokens.js'
 import { queryWithout, maskQueryParam } from '../src/lib/query.js'
-import { genReqId } from '../src/plugins/request-id.js'
-import { presentedKey } from '../src/plugins/auth.js'
+import { genReqId } from '../src/lib/request-id.js'
+import { presentedKey } from '../src/lib/api-keys.js'
 
 test('key matcher accepts configured keys only, whatever the candidate length', () => {
   const matches = createKeyMatcher(['alpha-key', 'a-much-longer-beta-key-value'])
@@ -60,7 +61,7 @@ test('query helpers drop or mask one parameter, even percent-encoded', () => {
 
 test('request ids: sane incoming ids are kept, anything else is replaced by a UUID', () => {
   const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/
-  const idFor = (value) => genReqId({ headers: value === undefined ? {} : { 'x-request-id': value } })
+  const idFor = (/** @type {string | string[] | undefined} */ value) => genReqId({ headers: value === undefined ? {} : { 'x-request-id': value } })
   assert.equal(idFor('abc-123_x.y:z'), 'abc-123_x.y:z')
   assert.equal(idFor('a'.repeat(128)), 'a'.repeat(128))
   for (const insane of [undefined, '', 'a'.repeat(129), 'has space', 'line\nbreak', 'tab\there', 'semi;colon', 'ünïcode', ['a', 'b']]) {

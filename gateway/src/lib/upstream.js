@@ -1,21 +1,37 @@
-// What every proxied request shares: how headers go upstream and how
-// upstream failures become 502/504 JSON errors.
-import replyFrom from '@fastify/reply-from'
-import { REQUEST_ID_HEADER } from '../plugins/request-id.js'
-import { sendError } from '../plugins/errors.js'
+// @ts-check
+// What every proxied request shares: which headers cross in each direction,
+// which query string goes upstream, and how upstream failures become 502/504.
+import { sendError } from './errors.js'
+import { createPublicHeaders } from './public-headers.js'
 import { queryWithout } from './query.js'
+import { REQUEST_ID_HEADER } from './request-id.js'
 import { TOKEN_PARAM } from './tokens.js'
 
-// Gateway credentials stay at the gateway; the request id travels on.
-export function rewriteRequestHeaders (request, headers) {
+/** @typedef {import('@fastify/reply-from').FastifyReplyFromHooks} ProxyOptions */
+/** @typedef {import('node:http').IncomingHttpHeaders} Headers */
+// reply-from's callbacks are typed for any server (HTTP/1 or HTTP/2).
+/** @typedef {Parameters<NonNullable<ProxyOptions['onError']>>[0]} ProxyReply */
+/** @typedef {Parameters<NonNullable<ProxyOptions['rewriteRequestHeaders']>>[0]} ProxyRequest */
+
+/**
+ * Gateway credentials stay at the gateway; the request id travels on.
+ * @param {ProxyRequest} request
+ * @param {Headers} headers
+ * @returns {Headers}
+ */
+function rewriteRequestHeaders (request, headers) {
   const { 'x-api-key': _key, authorization: _authorization, ...forwarded } = headers
   forwarded[REQUEST_ID_HEADER] = request.id
   return forwarded
 }
 
-// Connection management is per hop: the upstream's keep-alive terms are not
-// the gateway's, so they are not copied to the caller.
-export function rewriteResponseHeaders (headers) {
+/**
+ * Connection management is per hop: the upstream's keep-alive terms are not
+ * the gateway's, so they are not copied to the caller.
+ * @param {Headers} headers
+ * @returns {Headers}
+ */
+function withoutHopByHop (headers) {
   const { connection: _connection, 'keep-alive': _keepAlive, ...forwarded } = headers
   return forwarded
 }
@@ -26,52 +42,66 @@ const TIMEOUT_CODES = new Set([
   'UND_ERR_CONNECT_TIMEOUT'
 ])
 
-function isTimeout (error) {
-  return error.statusCode === 504 || TIMEOUT_CODES.has(error.code) || TIMEOUT_CODES.has(error.cause?.code)
+/**
+ * reply-from wraps undici's error (in `cause`) in one of its own (with a status).
+ * @param {Error} error
+ */
+function describe (error) {
+  const { statusCode, code } = /** @type {{ statusCode?: number, code?: string }} */ (error)
+  const causeCode = /** @type {{ code?: string } | undefined} */ (error.cause)?.code
+  return {
+    code: causeCode ?? code,
+    timedOut: statusCode === 504 || TIMEOUT_CODES.has(code ?? '') || TIMEOUT_CODES.has(causeCode ?? '')
+  }
 }
 
-// reply-from reports a refused connection as 500 and a timeout as 504; the
-// gateway answers 504 for timeouts and 502 for anything else upstream.
-export function onUpstreamError (reply, { error }) {
+/**
+ * reply-from reports a refused connection as 500 and a timeout as 504; the
+ * gateway answers 504 for timeouts and 502 for anything else upstream.
+ * @param {ProxyReply} reply
+ * @param {{ error: Error }} failure
+ */
+function onUpstreamError (reply, { error }) {
   if (reply.sent || reply.raw.headersSent) {
     reply.raw.destroy()
     return
   }
-  if (isTimeout(error)) {
-    reply.request.log.warn({ code: error.cause?.code ?? error.code }, 'upstream timed out')
-    return sendError(reply, 504, 'upstream timed out')
+  const { code, timedOut } = describe(error)
+  if (timedOut) {
+    reply.request.log.warn({ code }, 'upstream timed out')
+    sendError(reply, 504, 'upstream timed out')
+    return
   }
-  reply.request.log.warn({ code: error.cause?.code ?? error.code }, 'upstream unavailable')
-  return sendError(reply, 502, 'upstream unavailable')
+  reply.request.log.warn({ code }, 'upstream unavailable')
+  sendError(reply, 502, 'upstream unavailable')
 }
 
-// The caller's query string goes upstream as is, minus any SSE token: it is
-// the gateway's credential, not the upstream's business (nor its logs').
-export function forwardedQuery (_search, url) {
+/**
+ * The caller's query string goes upstream as is, minus any SSE token: it is
+ * the gateway's credential, not the upstream's business (nor its logs').
+ * @param {string | undefined} _search
+ * @param {string} url
+ */
+function forwardedQuery (_search, url) {
   return queryWithout(url, TOKEN_PARAM)
 }
 
-// Options for every reply.from() call. No retries: the caller sees exactly
-// what the upstream answered (reply-from would otherwise retry GET on 503).
-export const proxyOptions = Object.freeze({
-  queryString: forwardedQuery,
-  rewriteRequestHeaders,
-  rewriteHeaders: rewriteResponseHeaders,
-  onError: onUpstreamError,
-  retryDelay: () => null
-})
-
-// Registers reply-from in the calling plugin's scope: its own connection pool to the
-// upstream, with connecting and the response headers bounded by the upstream timeout.
-// `bodyTimeoutMs` 0 leaves a body (an SSE stream) unbounded once it has started.
-export async function registerUpstream (fastify, { bodyTimeoutMs }) {
-  const { upstreamUrl, upstreamTimeoutMs } = fastify.config
-  await fastify.register(replyFrom, {
-    base: upstreamUrl,
-    undici: {
-      connectTimeout: upstreamTimeoutMs,
-      headersTimeout: upstreamTimeoutMs,
-      bodyTimeout: bodyTimeoutMs
-    }
-  })
+/**
+ * Options for every reply.from() call to `upstreamUrl`; `extraHeaders` are
+ * added to every response. No retries: the caller sees exactly what the
+ * upstream answered (reply-from would otherwise retry GET on 503).
+ * @param {{ upstreamUrl: string, extraHeaders?: Headers }} options
+ * @returns {Readonly<ProxyOptions>}
+ */
+export function createProxyOptions ({ upstreamUrl, extraHeaders = {} }) {
+  const publicHeaders = createPublicHeaders(upstreamUrl)
+  /** @type {ProxyOptions} */
+  const options = {
+    queryString: forwardedQuery,
+    rewriteRequestHeaders,
+    rewriteHeaders: (headers, request) => ({ ...publicHeaders(withoutHopByHop(headers), request?.log), ...extraHeaders }),
+    onError: onUpstreamError,
+    retryDelay: () => null
+  }
+  return Object.freeze(options)
 }

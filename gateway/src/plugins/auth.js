@@ -1,23 +1,16 @@
+// @ts-check
 // Authentication for every route. A route chooses its mode in its config:
 //   config: { auth: 'public' }        no credentials (the gateway's /healthz)
 //   config: { auth: 'key-or-token' }  API key, or `?token=` from POST /admin/tokens
 //   (default)                         API key, via `x-api-key` or `Authorization: Bearer`
 // Unknown paths use the default, so an unauthenticated caller gets 401, not 404.
 import fp from 'fastify-plugin'
-import { createKeyMatcher } from '../lib/api-keys.js'
+import { createKeyMatcher, presentedKey } from '../lib/api-keys.js'
+import { sendError } from '../lib/errors.js'
 import { TOKEN_PARAM } from '../lib/tokens.js'
-import { sendError } from './errors.js'
 
-const BEARER = /^Bearer[ \t]+(\S+)[ \t]*$/i
-
-export function presentedKey (headers) {
-  const headerKey = headers['x-api-key']
-  if (typeof headerKey === 'string' && headerKey !== '') return headerKey
-  const match = BEARER.exec(headers.authorization ?? '')
-  return match ? match[1] : undefined
-}
-
-export default fp(async function authPlugin (fastify) {
+/** @type {import('fastify').FastifyPluginAsync} */
+async function authPlugin (fastify) {
   const keyMatches = createKeyMatcher(fastify.config.apiKeys)
 
   fastify.addHook('onRequest', async function authenticate (request, reply) {
@@ -27,7 +20,7 @@ export default fp(async function authPlugin (fastify) {
     const key = presentedKey(request.headers)
     if (key !== undefined && keyMatches(key)) return
 
-    const token = request.query?.[TOKEN_PARAM]
+    const token = /** @type {Record<string, unknown> | undefined} */ (request.query)?.[TOKEN_PARAM]
     if (mode === 'key-or-token' && token !== undefined) {
       if (this.eventTokens.verify(token)) return
       request.log.info('rejected: invalid or expired token')
@@ -37,4 +30,10 @@ export default fp(async function authPlugin (fastify) {
     request.log.info(key === undefined ? 'rejected: no API key' : 'rejected: wrong API key')
     return sendError(reply, 401, key === undefined ? 'missing API key' : 'invalid API key')
   })
-}, { name: 'regwatch-auth', dependencies: ['regwatch-config', 'regwatch-tokens'] })
+}
+
+export default fp(authPlugin, {
+  name: 'regwatch-auth',
+  fastify: '5.x',
+  dependencies: ['regwatch-config', 'regwatch-event-tokens']
+})

@@ -1,6 +1,10 @@
+// @ts-check
 // Exposes the validated configuration to every plugin as `fastify.config`.
 import fp from 'fastify-plugin'
 
-export default fp(async function configPlugin (fastify, { config }) {
+/** @type {import('fastify').FastifyPluginAsync<{ config: import('../config.js').Config }>} */
+async function configPlugin (fastify, { config }) {
   fastify.decorate('config', config)
-}, { name: 'regwatch-config' })
+}
+
+export default fp(configPlugin, { name: 'regwatch-config', fastify: '5.x' })

@@ -1,29 +1,35 @@
+// @ts-check
 // Request/response routes: POST /predict and the read-only model admin API.
 // Bodies are forwarded byte for byte (see the raw body parser in app.js), so
 // the upstream does all validation and its status and JSON come back as is.
-import { proxyOptions, registerUpstream } from '../lib/upstream.js'
+import { MODELS, PREDICT } from '../lib/mounts.js'
+import { createProxyOptions } from '../lib/upstream.js'
+import upstreamPlugin from '../plugins/upstream.js'
 
+/** @type {import('fastify').FastifyPluginAsync} */
 export default async function modelRoutes (fastify) {
   // Scoped to this plugin: its own connection pool, the whole response bounded.
-  await registerUpstream(fastify, { bodyTimeoutMs: fastify.config.upstreamTimeoutMs })
+  await fastify.register(upstreamPlugin, { bodyTimeoutMs: fastify.config.upstreamTimeoutMs })
+  const proxyOptions = createProxyOptions({ upstreamUrl: fastify.config.upstreamUrl })
 
-  fastify.post('/predict', function predict (request, reply) {
+  fastify.post(PREDICT.gateway, function predict (request, reply) {
     const body = request.body
     const withBody = Buffer.isBuffer(body) && body.length > 0
       ? { body, contentType: request.headers['content-type'] ?? 'application/octet-stream' }
       : {}
-    return reply.from('/predict', { ...proxyOptions, ...withBody })
+    return reply.from(PREDICT.upstream, { ...proxyOptions, ...withBody })
   })
 
-  fastify.get('/admin/models', function listModels (request, reply) {
-    return reply.from('/models', proxyOptions)
+  fastify.get(MODELS.gateway, function listModels (request, reply) {
+    return reply.from(MODELS.upstream, proxyOptions)
   })
 
-  fastify.get('/admin/models/latest', function latestModel (request, reply) {
-    return reply.from('/models/latest', proxyOptions)
+  fastify.get(`${MODELS.gateway}/latest`, function latestModel (request, reply) {
+    return reply.from(`${MODELS.upstream}/latest`, proxyOptions)
   })
 
-  fastify.get('/admin/models/:version', function getModel (request, reply) {
-    return reply.from(`/models/${encodeURIComponent(request.params.version)}`, proxyOptions)
+  fastify.get(`${MODELS.gateway}/:version`, function getModel (request, reply) {
+    const { version } = /** @type {{ version: string }} */ (request.params)
+    return reply.from(`${MODELS.upstream}/${encodeURIComponent(version)}`, proxyOptions)
   })
 }

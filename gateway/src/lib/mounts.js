@@ -1,0 +1,30 @@
+// @ts-check
+// Where each public gateway path lives on the upstream. One table, read both
+// ways: the routes forward into it, and upstream URLs (a redirect's Location)
+// are mapped back out of it, so the two directions cannot drift apart.
+
+/** @typedef {{ readonly gateway: string, readonly upstream: string }} Mount */
+
+/** @type {Mount} */
+export const PREDICT = Object.freeze({ gateway: '/predict', upstream: '/predict' })
+/** @type {Mount} */
+export const MODELS = Object.freeze({ gateway: '/admin/models', upstream: '/models' })
+/** @type {Mount} */
+export const EVENTS = Object.freeze({ gateway: '/admin/events', upstream: '/events' })
+
+const MOUNTS = [PREDICT, MODELS, EVENTS]
+
+/**
+ * The gateway path that serves `upstreamPath` (as encoded on the wire), or
+ * undefined when the gateway exposes no such path.
+ * @param {string} upstreamPath
+ * @returns {string | undefined}
+ */
+export function gatewayPath (upstreamPath) {
+  for (const { gateway, upstream } of MOUNTS) {
+    if (upstreamPath === upstream || upstreamPath.startsWith(`${upstream}/`)) {
+      return gateway + upstreamPath.slice(upstream.length)
+    }
+  }
+  return undefined
+}
