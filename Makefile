@@ -23,9 +23,9 @@ run: $(BIN)/regwatch
 		$(BIN)/regwatch demo --registry $(REGISTRY); fi
 	$(BIN)/regwatch serve --registry $(REGISTRY) --host $(HOST) --port $(PORT)
 
-# The gateway in front of `make run` (another terminal): API_KEYS=secret make run-gateway
+# The gateway in front of `make run` (another terminal): API_KEYS=$$(openssl rand -hex 32) make run-gateway
 run-gateway: gateway/node_modules/.package-lock.json
-	@if [ -z "$$API_KEYS$$API_KEYS_FILE" ]; then echo "set API_KEYS=key1,key2 (or API_KEYS_FILE)"; exit 1; fi
+	@if [ -z "$$API_KEYS$$API_KEYS_FILE" ]; then echo "set API_KEYS=key1,key2 (each at least 16 characters; or API_KEYS_FILE)"; exit 1; fi
 	cd gateway && UPSTREAM_URL=http://$(HOST):$(PORT) PORT=$(GATEWAY_PORT) npm start
 
 test: test-python test-gateway
