@@ -85,7 +85,7 @@ async def _sweep(ctx: Bench, peers: Peers) -> None:
         targets,
         rounds=ctx.cfg.mlserver_sweep_rounds,
         seconds=ctx.cfg.mlserver_sweep_s,
-        warmup=ctx.cfg.warmup_s,
+        warmup=0.5,
         concurrency=16,
     )
     best = max(stats, key=lambda name: stats[name]["rps"])

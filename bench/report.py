@@ -68,7 +68,7 @@ class Report:
 
     def write(self, folder: Path) -> Path:
         """bench-<mode>-<time>.json and latest-<mode>.json; returns the first."""
-        folder.mkdir(exist_ok=True)
+        folder.mkdir(parents=True, exist_ok=True)
         stamped = folder / f"bench-{self.results['mode']}-{time.strftime('%Y%m%d-%H%M%S')}.json"
         text = json.dumps({**self.results, "table": self.rows}, indent=2, default=str)
         for path in (stamped, folder / f"latest-{self.results['mode']}.json"):

@@ -59,6 +59,7 @@ def main() -> None:
         help="run the scenarios whose name contains WORDS (repeatable)",
     )
     ap.add_argument("--keep", action="store_true", help="keep the work folder (registries, server logs)")
+    ap.add_argument("--out", type=Path, default=HERE / "results", help="where the JSON results go")
     args = ap.parse_args()
     cfg = QUICK if args.quick else FULL
     if args.mlserver:
@@ -87,8 +88,8 @@ def main() -> None:
             shutil.rmtree(work, ignore_errors=True)
     elapsed = time.perf_counter() - started
     report.results["seconds"] = round(elapsed, 1)
-    path = report.write(HERE / "results")
-    print(f"\n{report.header(elapsed)}\n\n{report.table()}\n\nresults: {path.relative_to(HERE.parent)}")
+    path = report.write(args.out)
+    print(f"\n{report.header(elapsed)}\n\n{report.table()}\n\nresults: {path}")
 
 
 if __name__ == "__main__":
