@@ -3,21 +3,18 @@ starts (stopped at the end, their output kept in the work folder), the iris mode
 the main registry, and the shared servers the driver brings up for the scenarios that
 need them (`main`, `peers`)."""
 
-from __future__ import annotations
-
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TypeVar
 
 import joblib
 
 from bench import servers
 from bench.config import Config
+from bench.peers import Peers
+from bench.peers import start as start_peers
 from bench.report import Report
 from bench.workload import Template, Versions, iris_model
 from tests.support.server import ServerProcess, ServiceProcess
-
-if TYPE_CHECKING:
-    from bench.peers import Peers
 
 P = TypeVar("P", bound=ServiceProcess)
 MAIN, PEERS = "main", "peers"  # the shared servers a scenario can need
@@ -55,17 +52,18 @@ class Bench:
         self._procs.append(proc)
         return proc.start(timeout)
 
-    def regwatch(self, root: Path, *args: str, name: str, timeout: float = 60.0, **kw: Any) -> ServerProcess:
-        return self.start(servers.regwatch(root, *args, code=self.code, name=name, **kw), timeout)
+    def regwatch(
+        self, root: Path, *args: str, name: str, env: dict[str, str] | None = None, timeout: float = 60.0
+    ) -> ServerProcess:
+        """`regwatch serve` on `root` (from `code` when set), started."""
+        return self.start(servers.regwatch(root, *args, code=self.code, name=name, env=env), timeout)
 
     async def provide(self, needs: frozenset[str]) -> None:
         """Start the shared servers in `needs` that are not running yet."""
-        from bench import peers
-
         if MAIN in needs and self.main is None:
             self.main = self.regwatch(self.main_root, name="regwatch-main")
         if PEERS in needs and self.peers is None:
-            self.peers = await peers.start(self)
+            self.peers = await start_peers(self)
 
     def release(self, keep: set[str]) -> None:
         """Stop the shared servers no later scenario needs."""

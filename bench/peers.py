@@ -76,8 +76,18 @@ async def _sweep(ctx: Bench, peers: Peers) -> None:
         )
         for name, b in configs.items()
     ]
-    started = await asyncio.gather(*(asyncio.to_thread(ctx.start, p, 90) for p in procs))  # in parallel
-    candidates = {name: (b, p) for (name, b), p in zip(configs.items(), started, strict=True)}
+    started = await asyncio.gather(
+        *(asyncio.to_thread(ctx.start, p, 90) for p in procs), return_exceptions=True
+    )
+    candidates: dict[str, tuple[Batching | None, ServiceProcess]] = {}
+    for (name, b), p, outcome in zip(configs.items(), procs, started, strict=True):
+        if isinstance(outcome, BaseException):  # one configuration that cannot start is left out
+            log(f"  {name} ({b.label if b else 'no batching'}) did not start: {outcome!r}")
+            ctx.report.figure(f"{name}_failed", repr(outcome))
+        else:
+            candidates[name] = (b, p)
+    if PLAIN not in candidates:
+        raise RuntimeError("MLServer without batching did not start: see the figures and its log")
     targets = [Target(name, proc.port, V2_INFER) for name, (_, proc) in candidates.items()]
     for t in targets:
         await expect_ok(t.port, t.request, t.name)

@@ -22,22 +22,23 @@ from bench.scenarios import (
 
 @dataclass(frozen=True)
 class Scenario:
+    key: str  # what `run.py --only` takes
     name: str
     run: Callable[[Bench], Awaitable[None]]
     needs: frozenset[str] = frozenset()
 
 
 SCENARIOS = (
-    Scenario("loadgen ceiling", ceiling.run),
-    Scenario("predict throughput c=16", throughput.c16, frozenset({MAIN, PEERS})),
-    Scenario("predict throughput c=64", throughput.c64, frozenset({MAIN, PEERS})),
-    Scenario("predict latency c=1", latency.run, frozenset({MAIN, PEERS})),
-    Scenario("swap cost", swap_cost.run, frozenset({MAIN})),
-    Scenario("gateway", gateway.run, frozenset({MAIN})),
-    Scenario("drop-to-serve inotify", drop.inotify, frozenset({MAIN})),
-    Scenario("swaps under load", swaps_under_load.run, frozenset({MAIN})),
-    Scenario("sse fan-out", sse.run, frozenset({MAIN})),
-    Scenario("drop-to-serve poll", drop.poll),
-    Scenario("scale", scale.run),
-    Scenario("memory", memory.run),
+    Scenario("ceiling", "loadgen ceiling", ceiling.run),
+    Scenario("c16", "predict throughput c=16", throughput.c16, frozenset({MAIN, PEERS})),
+    Scenario("c64", "predict throughput c=64", throughput.c64, frozenset({MAIN, PEERS})),
+    Scenario("c1", "predict latency c=1", latency.run, frozenset({MAIN, PEERS})),
+    Scenario("swap-cost", "swap cost", swap_cost.run, frozenset({MAIN})),
+    Scenario("gateway", "gateway", gateway.run, frozenset({MAIN})),
+    Scenario("drop", "drop-to-serve inotify", drop.inotify, frozenset({MAIN})),
+    Scenario("swaps", "swaps under load", swaps_under_load.run, frozenset({MAIN})),
+    Scenario("sse", "sse fan-out", sse.run, frozenset({MAIN})),
+    Scenario("poll", "drop-to-serve poll", drop.poll),
+    Scenario("scale", "scale", scale.run),
+    Scenario("memory", "memory", memory.run),
 )

@@ -7,8 +7,11 @@ such in their figures too."""
 from bench.context import Bench
 from bench.measure import Target, interleave
 
-# regwatch's c=1 p50 before batching (commit 4f776a6, this machine; bench/README.md).
-TODAY_P50_MS = 0.0
+# regwatch's c=1 p50 before batching: the median of 8 runs at commit 4f776a6 on the 2-core
+# bench machine (0.40-1.02 ms, shared with other work; bare FastAPI within ±10 % of it
+# in each run). bench/README.md, "Reference figures".
+TODAY_P50_MS = 0.46
+TODAY_VS_BARE = 1.00  # the same runs' median of regwatch p50 / bare FastAPI p50
 TODAY_COMMIT = "4f776a6"
 
 
@@ -24,7 +27,8 @@ async def run(ctx: Bench) -> None:
     )
     ctx.report.figure("predict_c1", stats)
     rw, base = stats["regwatch"], stats["baseline"]
-    others = f"bare FastAPI p50 {base['p50_ms']:.2f}, p99 {base['p99_ms']:.2f} ms"
+    vs_base = rw["p50_ms"] / base["p50_ms"]
+    others = f"= {vs_base:.2f}× bare FastAPI's p50 {base['p50_ms']:.2f} ms (at {TODAY_COMMIT}: {TODAY_VS_BARE:.2f}×), its p99 {base['p99_ms']:.2f} ms"
     if best is not None:
         others += f"; MLServer's best ({peers.best_label}) p50 {stats[best]['p50_ms']:.2f}, p99 {stats[best]['p99_ms']:.2f} ms"
     else:
