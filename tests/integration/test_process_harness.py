@@ -24,7 +24,7 @@ def test_a_server_that_prints_nothing_is_ready_once_its_probe_answers(tmp_path):
 def test_a_process_that_ends_before_reporting_its_port_fails_at_once_with_its_output():
     command = [PY, "-c", "print('cannot bind: config broken', flush=True); raise SystemExit(3)"]
     process = ServiceProcess(command, r"listening on (\d+)", name="broken")
-    with pytest.raises(RuntimeError, match="broken did not start") as failure:
+    with pytest.raises(RuntimeError, match=r"broken did not start \(its output ended\)") as failure:
         process.start(timeout=60)  # fails as soon as the output ends, not after 60 s
     assert "cannot bind: config broken" in str(failure.value)
 

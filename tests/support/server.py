@@ -121,7 +121,8 @@ class ServiceProcess:
                 break
             with self._new_line:
                 self._new_line.wait(min(PROBE_TICK, left))
-        raise RuntimeError(f"{self.name} did not start within {timeout} s:\n" + self.log_text())
+        why = "its output ended" if self._ended else f"not ready within {timeout} s"
+        raise RuntimeError(f"{self.name} did not start ({why}):\n" + self.log_text())
 
     def _read_output(self) -> None:
         assert self._process is not None and self._process.stdout is not None
