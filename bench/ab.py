@@ -1,108 +1,124 @@
 """Measure a proposed change to the service before anyone applies it.
 
-    .venv/bin/python bench/ab.py bench/proposals/predict-fast-path.diff [--rounds 4 --seconds 5]
-        [--mlserver] [--baseline] [--memory] [--sse]
+    .venv/bin/python bench/ab.py bench/proposals/NAME.diff [--rounds 4 --seconds 5]
+        [--baseline] [--mlserver] [--no-predict] [--sse] [--memory]
 
-Copies the service packages (api/, registry/, events/, watcher/) of the working tree into
-a temp folder, applies the diff there (`patch -p1`), and runs the current and the patched
-service side by side: single-row /predict at c=16 in interleaved rounds (plus the bare
-FastAPI baseline and MLServer when asked), and optionally the memory and SSE fan-out
-figures. The working tree is never modified. Prints JSON.
+Lays the code packages of the working tree out as they are installed (`regwatch/<package>`,
+pyproject.toml's package-dir) in a temp folder, applies the diff there (`patch -p1`, a diff
+against the repository root that touches only those packages), checks that a server
+started on that tree imports it, and runs the current and the patched service side by
+side: single-row /predict at c=16 in interleaved rounds (plus the bare FastAPI baseline
+and MLServer when asked), and optionally the SSE fan-out and memory scenarios, current
+then patched. Without a diff it is an A/A run. The working tree is never modified. Prints
+JSON.
 """
 
-from __future__ import annotations
-
 import argparse
-import asyncio
 import json
+import os
 import shutil
 import subprocess
 import sys
 import tempfile
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(HERE.parent))
 
-from bench import run as bench_run
-from bench import servers
+import uvloop
 
-PACKAGES = ("api", "cli", "serving", "registry", "events", "watcher")
+from bench import peers, servers
+from bench.config import FULL, QUICK, Config
+from bench.context import MAIN, Bench
+from bench.measure import Target, interleave, ratio
+from bench.report import Report
+from bench.scenarios import memory, sse
+from tests.support.server import REPO
+
+PACKAGES = ("registry", "events", "watcher", "serving", "api", "cli")
 
 
 def patched_tree(diff: Path | None, where: Path) -> Path:
+    """`where/tree`, importable as `regwatch.*` with PYTHONPATH=tree, the diff applied."""
     tree = where / "tree"
-    tree.mkdir()
     for pkg in PACKAGES:
-        shutil.copytree(ROOT / pkg, tree / pkg, ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copytree(REPO / pkg, tree / "regwatch" / pkg, ignore=shutil.ignore_patterns("__pycache__"))
     if diff is not None:
-        subprocess.run(["patch", "-p1", "-s", "-d", str(tree), "-i", str(diff.resolve())], check=True)
+        subprocess.run(
+            ["patch", "-p1", "-s", "-d", str(tree / "regwatch"), "-i", str(diff.resolve())], check=True
+        )
+    check = "import importlib, sys; print(*(importlib.import_module('regwatch.' + p).__file__ for p in sys.argv[1:]))"
+    files = subprocess.run(
+        [sys.executable, "-c", check, *PACKAGES],
+        env={**os.environ, "PYTHONPATH": str(tree)},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    if not all(Path(f).is_relative_to(tree) for f in files):
+        raise RuntimeError(f"the patched tree is not what gets imported: {files}")
     return tree
 
 
-async def main_async(args: argparse.Namespace, work: Path) -> dict:
-    cfg = dict(bench_run.QUICK if args.quick else bench_run.FULL)
-    cfg.update(rounds=args.rounds, round_s=args.seconds)
-    b = bench_run.Bench(cfg, work)
-    b.prepare()
+async def predict(cfg: Config, work: Path, tree: Path, baseline: bool) -> dict[str, Any]:
+    ctx = Bench(cfg, work, Report("ab"))
+    try:
+        patched_root = work / "patched-registry"
+        shutil.copytree(ctx.main_root / "versions", patched_root / "versions")
+        current = ctx.regwatch(ctx.main_root, name="current")
+        patched = ctx.start(servers.regwatch(patched_root, code=tree, name="patched"))
+        targets = [Target("current", current.port), Target("patched", patched.port)]
+        if baseline or cfg.mlserver:
+            others = await peers.start(ctx)
+            wanted = (["baseline"] if baseline else []) + [peers.PLAIN, peers.BEST]
+            targets += [others.targets[n] for n in wanted if n in others.targets]
+        stats = await interleave(
+            targets, rounds=cfg.rounds, seconds=cfg.round_s, warmup=cfg.warmup_s, concurrency=16
+        )
+    finally:
+        ctx.stop_all()
+    names = [t.name for t in targets]
+    return {
+        "predict_c16": stats,
+        "ratios": {f"{a}/{b}": ratio(stats, a, b) for a in ("current", "patched") for b in names if b != a},
+    }
+
+
+async def scenarios(cfg: Config, work: Path, tree: Path, args: argparse.Namespace) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for label, code in (("current", None), ("patched", tree)):
+        ctx = Bench(cfg, work / label, Report("ab"), code=code)
+        try:
+            if args.sse:
+                await ctx.provide(frozenset({MAIN}))
+                await sse.run(ctx)
+                ctx.release(set())
+            if args.memory:
+                await memory.run(ctx)
+        finally:
+            ctx.stop_all()
+        out[label] = ctx.report.results["figures"]
+    return out
+
+
+async def main_async(args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    cfg = replace(
+        QUICK if args.quick else FULL,
+        rounds=args.rounds,
+        round_s=args.seconds,
+        naive=False,
+        mlserver=args.mlserver,
+        sse_publishes=args.sse_publishes,
+        memory_swaps=args.memory_swaps,
+    )
     tree = patched_tree(Path(args.diff) if args.diff else None, work)
-    other_root = work / "patched-registry"
-    shutil.copytree(b.main_root / "versions", other_root / "versions")
-    current = b.start(servers.regwatch(b.main_root, name="current"))
-    patched = b.start(servers.regwatch(other_root, cwd=tree, name="patched"))
-    targets = [
-        {"name": "current", "port": current.port, "request": bench_run.PREDICT},
-        {"name": "patched", "port": patched.port, "request": bench_run.PREDICT},
-    ]
-    if args.baseline:
-        targets.append(
-            {
-                "name": "baseline",
-                "port": b.start(servers.baseline(b.tpl.path)).port,
-                "request": bench_run.PREDICT,
-            }
-        )
-    if args.mlserver:
-        m = await asyncio.to_thread(b.start_mlserver)
-        if isinstance(m, servers.Proc):
-            targets.append({"name": "mlserver", "port": m.port, "request": bench_run.V2_INFER})
-    out: dict = {}
+    out: dict[str, Any] = {}
     if not args.no_predict:
-        stats = await bench_run.interleave(
-            targets, rounds=cfg["rounds"], seconds=cfg["round_s"], warmup=cfg["warmup_s"], concurrency=16
-        )
-        out["predict_c16"] = stats
-        names = [t["name"] for t in targets]
-        out["ratios"] = {
-            f"{a}/{c}": bench_run.ratio(stats, a, c) for a in ("current", "patched") for c in names if c != a
-        }
-    b.stop_all()
+        out |= await predict(cfg, work / "predict", tree, args.baseline)
     if args.sse or args.memory:
-        for label, cwd in (("current", ROOT), ("patched", tree)):
-            sub = bench_run.Bench(
-                dict(cfg, sse_publishes=args.sse_publishes, memory_swaps=args.memory_swaps), work / label
-            )
-            (work / label).mkdir()
-            sub.prepare()
-            orig = servers.regwatch
-
-            def with_cwd(*a, _orig=orig, _cwd=cwd, **kw):
-                kw.setdefault("cwd", _cwd)
-                return _orig(*a, **kw)
-
-            servers.regwatch = with_cwd
-            try:
-                if args.sse:
-                    sub.main = sub.start(servers.regwatch(sub.main_root, name=f"{label}-sse"))
-                    await sub.sse_fanout()
-                    sub.main.stop()
-                if args.memory:
-                    await sub.memory()
-            finally:
-                servers.regwatch = orig
-                sub.stop_all()
-            out[label] = {k: v for k, v in sub.results["figures"].items() if k in ("sse_fanout", "memory")}
+        out |= await scenarios(cfg, work, tree, args)
     return out
 
 
@@ -113,7 +129,9 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=5.0)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--baseline", action="store_true", help="add the bare FastAPI baseline")
-    ap.add_argument("--mlserver", action="store_true", help="add MLServer (bench/peers/.venv)")
+    ap.add_argument(
+        "--mlserver", action="store_true", help="add MLServer, without batching and its best configuration"
+    )
     ap.add_argument("--no-predict", action="store_true")
     ap.add_argument("--sse", action="store_true", help="SSE fan-out, current then patched")
     ap.add_argument("--sse-publishes", type=int, default=3)
@@ -121,11 +139,8 @@ def main() -> None:
     ap.add_argument("--memory-swaps", type=int, default=60)
     args = ap.parse_args()
     servers.pin_self()
-    servers.raise_nofile()
     work = Path(tempfile.mkdtemp(prefix="regwatch-ab-"))
     try:
-        import uvloop
-
         out = uvloop.run(main_async(args, work))
     finally:
         shutil.rmtree(work, ignore_errors=True)
