@@ -57,6 +57,7 @@ class Fleet:
         self._desired: dict[str, str | None] = {}
         self._acked: dict[str, int] = {}  # model -> revision of the fence acknowledged
         self._preparing: dict[str, tuple[str, float]] = {}  # model -> (version, since)
+        self._settled_at = 0.0  # no pointer writes before: see _set_connected
         self._members: dict[str, MemberRecord] = {}
         self._store: Store | None = None
         self._connected = False
@@ -65,9 +66,10 @@ class Fleet:
         self._online = anyio.Event()
         self._record_due = anyio.Event()
         self._decide_due = anyio.Event()
-        self._record_lock = anyio.Lock()
         self._session: anyio.CancelScope | None = None
         self._runner: asyncio.Task[None] | None = None
+        self._cleanups: set[asyncio.Task[None]] = set()
+        self._current = True  # see ModelGate.current
 
     # -- what the service calls ----------------------------------------------------------
 
@@ -145,7 +147,6 @@ class Fleet:
         nc = await self._connect()
         try:
             async with anyio.create_task_group() as tasks:
-                tasks.start_soon(self._heartbeats)
                 tasks.start_soon(self._decisions)
                 while True:
                     await self._online.wait()
@@ -198,27 +199,44 @@ class Fleet:
             log.info("fleet %s: %s NATS", self.config.name, "connected to" if connected else "lost")
             self._connected, self._changed_at = connected, utc_now()
         if connected:
+            # Everybody reconnects after an outage, each at its own moment, and the server
+            # has expired their entries meanwhile: write no pointer for one TTL, so every
+            # replica that is alive has rejoined (else a late one might still answer the old
+            # version). A replica not back within a TTL is gone, as with a missed heartbeat.
+            self._settled_at = time.monotonic() + self.config.member_ttl
             self._online.set()
         elif self._online.is_set():
             self._online = anyio.Event()
+        # Connected: hold answers until the pointers are re-read (they may have moved while
+        # we were away). Unreachable: keep answering with what we have (the contract).
+        self._set_current(not connected)
 
     async def _sync(self, nc: Client) -> None:
         """One connected session: join first, then follow both buckets (see rules.py)."""
         self._store = store = await open_store(nc, self.config)
         await self._publish_record()
-        members = await store.members.watchall()
-        pointers = await store.active.watch(POINTER_PREFIX + ">")
+        watchers: list[KeyValue.KeyWatcher] = []
         try:
+            watchers.append(members := await store.members.watchall())
+            watchers.append(pointers := await store.active.watch(POINTER_PREFIX + ">"))
             async with anyio.create_task_group() as tasks:
                 tasks.start_soon(self._follow_members, members)
                 tasks.start_soon(self._follow_pointers, pointers, tasks)
+                tasks.start_soon(self._heartbeats)
         finally:
-            with anyio.CancelScope(shield=True), anyio.move_on_after(self.config.request_timeout):
-                for watcher in (members, pointers):
-                    try:
-                        await watcher.stop()  # type: ignore[no-untyped-call]
-                    except NATS_ERRORS:
-                        pass
+            # In the background: after a disconnect, stopping waits for request timeouts,
+            # and the next session must not wait for that.
+            cleanup = asyncio.create_task(self._stop(watchers))
+            self._cleanups.add(cleanup)
+            cleanup.add_done_callback(self._cleanups.discard)
+
+    async def _stop(self, watchers: list[KeyValue.KeyWatcher]) -> None:
+        with anyio.move_on_after(self.config.request_timeout):
+            for watcher in watchers:
+                try:
+                    await watcher.stop()  # type: ignore[no-untyped-call]
+                except NATS_ERRORS:
+                    pass
 
     # -- following the buckets ---------------------------------------------------------
 
@@ -229,6 +247,7 @@ class Fleet:
                 if fresh is not None:
                     self._members, fresh = fresh, None
                     self._synced["members"] = True
+                    log.info("fleet %s: joined, %d live member(s)", self.config.name, len(self._members))
                 self._decide_due.set()
                 continue
             into = self._members if fresh is None else fresh
@@ -256,6 +275,7 @@ class Fleet:
         async for entry in watcher:
             if entry is None:
                 self._synced["pointers"] = True
+                self._set_current(True)
                 self._decide_due.set()
                 continue
             model = entry.key.removeprefix(POINTER_PREFIX)
@@ -296,33 +316,33 @@ class Fleet:
     # -- writing -------------------------------------------------------------------------
 
     async def _heartbeats(self) -> None:
+        """Within a session (so a disconnect cancels a write in flight): our record, on change
+        and every heartbeat interval."""
         while True:
             with anyio.move_on_after(self.config.heartbeat_interval):
                 await self._record_due.wait()
             self._record_due = anyio.Event()
-            if self._connected and self._store is not None:
-                try:
-                    await self._publish_record()
-                except NATS_ERRORS as exc:
-                    log.debug("heartbeat not written: %s", exc)
+            try:
+                await self._publish_record()
+            except NATS_ERRORS as exc:
+                log.warning("fleet %s: heartbeat not written: %s", self.config.name, exc)
 
     async def _publish_record(self) -> None:
         assert self._store is not None
-        async with self._record_lock:  # one writer of our key, in order
-            record = MemberRecord(
-                replica=self.config.replica_id,
-                incarnation=self._incarnation,
-                at=utc_now(),
-                models={model: self._report(model, gate) for model, gate in self._gates.items()},
-            )
-            await self._store.members.put(self.config.replica_id, encode(record))
+        record = MemberRecord(
+            replica=self.config.replica_id,
+            incarnation=self._incarnation,
+            at=utc_now(),
+            models={model: self._report(model, gate) for model, gate in self._gates.items()},
+        )
+        await self._store.members.put(self.config.replica_id, encode(record))
 
     async def _decisions(self) -> None:
         while True:
             with anyio.move_on_after(self._next_deadline()):
                 await self._decide_due.wait()
             self._decide_due = anyio.Event()
-            if not (self._connected and all(self._synced.values())):
+            if not (self._connected and all(self._synced.values())) or time.monotonic() < self._settled_at:
                 continue
             for model, gate in list(self._gates.items()):
                 desired = self._desired.get(model)
@@ -379,6 +399,8 @@ class Fleet:
     def _next_deadline(self) -> float:
         now = time.monotonic()
         ends = [since + self.config.prepare_deadline - now for _, since in self._preparing.values()]
+        if self._settled_at > now:
+            ends.append(self._settled_at - now)
         return max(0.0, min([self.config.heartbeat_interval, *ends]))
 
     async def _leave(self) -> None:
@@ -395,13 +417,19 @@ class Fleet:
         gate = self._gates.get(model)
         if gate is None:
             gate = self._gates[model] = ModelGate(model, self.config.hold_timeout)
+            gate.update(None, frozenset(), self._current)
         return gate
 
     def _apply(self, gate: ModelGate, active: Active | None, loaded: frozenset[str]) -> None:
         before = (gate.active, gate.loaded, gate.answer)
-        gate.update(active, loaded)
+        gate.update(active, loaded, self._current)
         if (gate.active, gate.loaded, gate.answer) != before and self._on_change is not None:
             self._on_change(self._model_status(gate.model, gate))
+
+    def _set_current(self, current: bool) -> None:
+        self._current = current
+        for gate in list(self._gates.values()):
+            self._apply(gate, gate.active, gate.loaded)
 
     def _due(self) -> None:
         self._record_due.set()

@@ -25,6 +25,8 @@ class ModelGate:
         self.active: Active | None = None
         self.loaded: frozenset[str] = frozenset()
         self.answer: str | None = None
+        # False between a reconnect and the re-read of the pointers: the pointer may be stale.
+        self.current = True
         self._hold_timeout = hold_timeout
         self._changed = asyncio.Event()
         self._inflight: dict[str, int] = {}
@@ -35,14 +37,13 @@ class ModelGate:
         """Can this replica serve the fleet's (active or incoming) version of the model?"""
         return self.active is not None and self.active.version in self.loaded
 
-    def update(self, active: Active | None, loaded: frozenset[str]) -> bool:
-        """Apply a new pointer or loaded set; True when the answer changed."""
-        if (active, loaded) != (self.active, self.loaded):
-            self.active, self.loaded = active, loaded
+    def update(self, active: Active | None, loaded: frozenset[str], current: bool) -> None:
+        """Apply a pointer, a loaded set and whether the pointer is known to be current."""
+        if (active, loaded, current) != (self.active, self.loaded, self.current):
+            self.active, self.loaded, self.current = active, loaded, current
             self._changed.set()  # wake held requests: they re-check
             self._changed = asyncio.Event()
-        previous, self.answer = self.answer, answer(active, loaded)
-        return self.answer != previous
+        self.answer = answer(active, loaded) if current else None
 
     def enter(self) -> "Pass":
         return Pass(self)
@@ -81,10 +82,12 @@ class ModelGate:
         return self.answer
 
     def _switching(self) -> bool:
-        """Is a fence up for a version this replica has loaded (a commit is imminent)?"""
-        return self.active is not None and self.active.phase == "fencing" and self.ready
+        """Is an answer imminent: pointers being re-read, or a fence up for a loaded version?"""
+        return not self.current or (self.active is not None and self.active.phase == "fencing" and self.ready)
 
     def reason(self) -> str:
+        if not self.current:
+            return f"model {self.model!r}: re-reading the fleet after a reconnect"
         if self.active is None:
             return f"model {self.model!r}: the fleet has no active version yet"
         if self.active.version not in self.loaded:

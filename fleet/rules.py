@@ -2,11 +2,12 @@
 
 A flip of model `m` from `v1` to `v2` takes two compare-and-sets on `active.m`:
 
-1. **fence** (`active v1` → `fencing v2`) once every live member reports `v2` loaded and
-   warmed, or once the prepare deadline passed and this replica has it (the rest go ahead
-   without the slow ones). On seeing the fence, every replica stops answering `v1`
-   (requests are held, not failed), lets in-flight `v1` requests finish and acknowledges
-   the fence's revision in its member record.
+1. **fence** (`active v1` → `fencing v2`) once every live member wants `v2` (computed from
+   the shared volume) and reports it loaded and warmed; or, once the prepare deadline
+   passed, when at least half of them do (the rest go ahead without the slow ones; a lone
+   replica with another view of the volume never moves the fleet). On seeing the fence,
+   every replica stops answering `v1` (requests are held, not failed), lets in-flight `v1`
+   requests finish and acknowledges the fence's revision in its member record.
 2. **commit** (`fencing v2` → `active v2`) once every live member acknowledged. Only then
    does any replica answer `v2`: so none still answers `v1` after any answered `v2`.
 
@@ -60,15 +61,21 @@ def next_step(
     if desired is None or (active is not None and active.version == desired):
         return None
     mine = members.get(me)
-    if mine is None or desired not in mine.report(model).loaded:
+    if mine is None or not prepared(mine, model, desired):
         return None  # only a replica that can serve the version proposes it
-    waiting = [record for record in members.values() if desired not in record.report(model).loaded]
-    if waiting and not deadline_passed:
+    agreeing = sum(prepared(record, model, desired) for record in members.values())
+    if agreeing < len(members) and not (deadline_passed and 2 * agreeing >= len(members)):
         return None
     if active is None:
         # Nobody answers before the first pointer exists, so there is nothing to fence.
         return Step(model, desired, "active", None, None)
     return Step(model, desired, "fencing", active.version, active)
+
+
+def prepared(record: MemberRecord, model: str, version: str) -> bool:
+    """Does this member want `version` and have it loaded and warmed?"""
+    report = record.report(model)
+    return report.desired == version and version in report.loaded
 
 
 def answer(active: Active | None, loaded: frozenset[str]) -> str | None:
