@@ -64,6 +64,7 @@ class Fleet:
         self._changed_at = utc_now()
         self._synced = {"members": False, "pointers": False}
         self._online = anyio.Event()
+        self._joined = anyio.Event()
         self._record_due = anyio.Event()
         self._decide_due = anyio.Event()
         self._session: anyio.CancelScope | None = None
@@ -96,6 +97,10 @@ class Fleet:
         """The fleet's version of `model` (committed or being switched to): keep it loaded."""
         gate = self._gates.get(model)
         return gate.active.version if gate is not None and gate.active is not None else None
+
+    async def joined(self) -> None:
+        """Return once this replica has joined the fleet and read its pointers (the first time)."""
+        await self._joined.wait()
 
     @property
     def connected(self) -> bool:
@@ -276,6 +281,7 @@ class Fleet:
             if entry is None:
                 self._synced["pointers"] = True
                 self._set_current(True)
+                self._joined.set()
                 self._decide_due.set()
                 continue
             model = entry.key.removeprefix(POINTER_PREFIX)

@@ -78,7 +78,7 @@ class ModelGate:
                         raise FleetNotReady(self.reason())
                     await self._changed.wait()
         except TimeoutError:
-            raise FleetNotReady(f"model {self.model!r}: switch not committed yet") from None
+            raise FleetNotReady(self.reason() + f" (held {self._hold_timeout} s)") from None
         return self.answer
 
     def _switching(self) -> bool:
