@@ -83,7 +83,7 @@ class ModelGate:
 
     def _switching(self) -> bool:
         """Is an answer imminent: pointers being re-read, or a fence up for a loaded version?"""
-        return not self.current or (self.active is not None and self.active.phase == "fencing" and self.ready)
+        return not self.current or (self.active is not None and self.active.fencing and self.ready)
 
     def reason(self) -> str:
         if not self.current:

@@ -33,6 +33,10 @@ class Active:
     previous: str | None
     revision: int
 
+    @property
+    def fencing(self) -> bool:
+        return self.phase == "fencing"
+
 
 @dataclass(frozen=True, slots=True)
 class Step:
@@ -54,7 +58,7 @@ def next_step(
     deadline_passed: bool,
 ) -> Step | None:
     """What this replica should write to `active.<model>` now, if anything."""
-    if active is not None and active.phase == "fencing":
+    if active is not None and active.fencing:
         if all(record.report(model).fenced == active.revision for record in members.values()):
             return Step(model, active.version, "active", active.previous, active)
         return None
@@ -80,6 +84,6 @@ def prepared(record: MemberRecord, model: str, version: str) -> bool:
 
 def answer(active: Active | None, loaded: frozenset[str]) -> str | None:
     """The version this replica may answer with now (None: hold or refuse)."""
-    if active is None or active.phase == "fencing" or active.version not in loaded:
+    if active is None or active.fencing or active.version not in loaded:
         return None
     return active.version
