@@ -11,6 +11,7 @@ import logging
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
+import nats.errors
 from nats.js import JetStreamContext, api
 
 from .config import FleetConfig
@@ -90,7 +91,10 @@ class FleetEvents:
                 if payload is not None:
                     yield sequence, payload
         finally:
-            await sub.unsubscribe()
+            try:
+                await sub.unsubscribe()
+            except (nats.errors.Error, OSError):
+                pass  # the connection is gone, and the ephemeral consumer with it
 
 
 def _payload(data: bytes) -> dict[str, Any] | None:
