@@ -95,3 +95,22 @@ def round_robin(
 
 def logs(replicas: Sequence[ReplicaProcess]) -> str:
     return "\n".join(f"--- {replica.id}\n{replica.log_text()}" for replica in replicas)
+
+
+def assert_switched_as_one(
+    replicas: Sequence[ReplicaProcess], old: str, new: str, model: str = "default"
+) -> None:
+    """From the replicas' own clock stamps: each stopped answering `old` before any answered `new`.
+
+    Independent of which requests a client happened to send: a flip without the fence
+    (replicas switching straight from `old` to `new`, each when it hears of it) fails here.
+    """
+    stopped_old, started_new = [], []
+    for replica in replicas:
+        answers = [line.split()[2:] for line in replica.lines if line.startswith(f"answer {model} ")]
+        start = next(i for i, (version, _) in enumerate(answers) if version == new)
+        started_new.append(int(answers[start][1]))
+        if any(version == old for version, _ in answers[:start]):
+            last_old = max(i for i, (version, _) in enumerate(answers[:start]) if version == old)
+            stopped_old.append(int(answers[last_old + 1][1]))
+    assert stopped_old and max(stopped_old) <= min(started_new), logs(replicas)

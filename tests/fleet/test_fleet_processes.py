@@ -1,7 +1,7 @@
 """The fleet with real replica processes and a real nats-server on 127.0.0.1."""
 
 import pytest
-from replicas import round_robin
+from replicas import assert_switched_as_one, round_robin
 
 FAST = ("--member-ttl", "1", "--heartbeat", "0.2")
 
@@ -34,6 +34,7 @@ def test_no_client_gets_an_older_version_after_a_newer_one(replica, slow_delay: 
     for process in replicas:
         process.want("2.0.0")
     seen = round_robin(replicas, all_answer("2.0.0", 3))
+    assert_switched_as_one(replicas, "1.0.0", "2.0.0")
 
     answers = [answer for _, answer in seen]
     assert "1.0.0" in answers and "2.0.0" in answers  # the loop saw the switch happen
@@ -64,6 +65,7 @@ def test_a_replica_killed_mid_rollout_is_left_behind_after_its_ttl(replica) -> N
     # With a 600 s prepare deadline, only the expiry of doomed's entry lets them go ahead.
     for process in survivors:
         process.wait_answering("2.0.0")
+    assert_switched_as_one(survivors, "1.0.0", "2.0.0")
     assert {m["replica"] for m in survivors[0].status()["members"]} == {"r0", "r1"}
 
 
@@ -101,5 +103,6 @@ def test_nats_down_keeps_serving_and_flips_only_when_it_is_back(replica, nats_se
 
     nats_server.start()
     seen = round_robin(replicas, all_answer("2.0.0", 3))
+    assert_switched_as_one(replicas, "1.0.0", "2.0.0")
     assert all(process.status()["connected"] for process in replicas)
     assert None not in [answer for _, answer in seen]
