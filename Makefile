@@ -43,7 +43,7 @@ lint: lint-python lint-gateway
 # mypy and import-linter read the installed name `regwatch.*`: build/lint/regwatch is a
 # tree of links over the repository's folders (an editable install's import hook is
 # invisible to static tools).
-PACKAGES := registry events watcher serving api cli
+PACKAGES := registry events watcher fleet serving api cli
 lint-python: $(BIN)/regwatch
 	@mkdir -p build/lint/regwatch && for p in $(PACKAGES); do ln -sfn ../../../$$p build/lint/regwatch/$$p; done
 	$(BIN)/ruff check .

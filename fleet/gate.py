@@ -1,0 +1,114 @@
+"""The gate the predict path passes: which version to answer with, held during a flip.
+
+`async with gate.enter() as version:` costs a dict update when no flip is in progress. While
+a fence is up it waits (bounded by the hold timeout) for the commit; a replica that does not
+have the fleet's active version loaded refuses at once with `FleetNotReady`, which the
+service maps to 503. Requests in flight are counted per version, so a replica acknowledges
+a fence only when no answer with the old version is still being computed.
+"""
+
+import asyncio
+from types import TracebackType
+
+from .rules import Active, answer
+
+
+class FleetNotReady(Exception):
+    """This replica cannot answer for the model now (HTTP 503; the message says why)."""
+
+
+class ModelGate:
+    """One model's gate on this replica. Changed only on the event loop."""
+
+    def __init__(self, model: str, hold_timeout: float) -> None:
+        self.model = model
+        self.active: Active | None = None
+        self.loaded: frozenset[str] = frozenset()
+        self.answer: str | None = None
+        # False between a reconnect and the re-read of the pointers: the pointer may be stale.
+        self.current = True
+        self._hold_timeout = hold_timeout
+        self._changed = asyncio.Event()
+        self._inflight: dict[str, int] = {}
+        self._drained: dict[str, asyncio.Event] = {}
+
+    @property
+    def ready(self) -> bool:
+        """Can this replica serve the fleet's (active or incoming) version of the model?"""
+        return self.active is not None and self.active.version in self.loaded
+
+    def update(self, active: Active | None, loaded: frozenset[str], current: bool) -> None:
+        """Apply a pointer, a loaded set and whether the pointer is known to be current."""
+        if (active, loaded, current) != (self.active, self.loaded, self.current):
+            self.active, self.loaded, self.current = active, loaded, current
+            self._changed.set()  # wake held requests: they re-check
+            self._changed = asyncio.Event()
+        self.answer = answer(active, loaded) if current else None
+
+    def enter(self) -> "Pass":
+        return Pass(self)
+
+    async def acquire(self) -> str:
+        version = self.answer
+        if version is None:
+            version = await self._hold()
+        self._inflight[version] = self._inflight.get(version, 0) + 1
+        return version
+
+    def release(self, version: str) -> None:
+        left = self._inflight[version] - 1
+        if left:
+            self._inflight[version] = left
+            return
+        del self._inflight[version]
+        if (drained := self._drained.pop(version, None)) is not None:
+            drained.set()
+
+    async def drained(self, version: str | None) -> None:
+        """Return once no request answered with `version` is in flight."""
+        if version is None or version not in self._inflight:
+            return
+        await self._drained.setdefault(version, asyncio.Event()).wait()
+
+    async def _hold(self) -> str:
+        try:
+            async with asyncio.timeout(self._hold_timeout):
+                while self.answer is None:
+                    if not self._switching():
+                        raise FleetNotReady(self.reason())
+                    await self._changed.wait()
+        except TimeoutError:
+            raise FleetNotReady(self.reason() + f" (held {self._hold_timeout} s)") from None
+        return self.answer
+
+    def _switching(self) -> bool:
+        """Is an answer imminent: pointers being re-read, or a fence up for a loaded version?"""
+        return not self.current or (self.active is not None and self.active.fencing and self.ready)
+
+    def reason(self) -> str:
+        if not self.current:
+            return f"model {self.model!r}: re-reading the fleet after a reconnect"
+        if self.active is None:
+            return f"model {self.model!r}: the fleet has no active version yet"
+        if self.active.version not in self.loaded:
+            return f"model {self.model!r}: fleet version {self.active.version} is not loaded here yet"
+        return f"model {self.model!r}: switching to {self.active.version}"
+
+
+class Pass:
+    """`async with`: the version to answer with, counted in flight until the block ends."""
+
+    __slots__ = ("_gate", "_version")
+
+    def __init__(self, gate: ModelGate) -> None:
+        self._gate = gate
+        self._version = ""
+
+    async def __aenter__(self) -> str:
+        self._version = await self._gate.acquire()
+        return self._version
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._gate.release(self._version)

@@ -1,0 +1,28 @@
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from replicas import ReplicaProcess
+from support.nats import NatsServer
+
+
+@pytest.fixture
+def nats_server(tmp_path: Path) -> Iterator[NatsServer]:
+    """A real nats-server with JetStream on a free port, its store in a temp folder."""
+    with NatsServer(tmp_path / "nats") as server:
+        yield server
+
+
+@pytest.fixture
+def replica(nats_server: NatsServer) -> Iterator[Callable[..., ReplicaProcess]]:
+    """Start replica processes on the fleet; all are stopped after the test."""
+    started: list[ReplicaProcess] = []
+
+    def start(replica_id: str, *args: str) -> ReplicaProcess:
+        process = ReplicaProcess(nats_server.url, replica_id, *args).start()
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        process.stop()
