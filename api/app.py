@@ -15,7 +15,7 @@ from fastapi import FastAPI
 
 from regwatch.events import EventBus, EventType
 from regwatch.registry import ModelRegistry, is_ignored_name
-from regwatch.serving import LiveModel, RegistrySync
+from regwatch.serving import Batcher, LiveModel, RegistrySync
 from regwatch.watcher import FolderWatcher
 
 from .body_limit import BodyLimitMiddleware
@@ -72,7 +72,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             reconcile_interval=settings.reconcile_interval,
             ignore=is_ignored_name,
         )
-        svc = app.state.service = ServiceState(settings, registry, bus, live, metrics)
+        batcher = Batcher(
+            max_rows=settings.batch_max_rows,
+            max_wait=settings.batch_max_wait_ms / 1000,
+            inline_rows=settings.inline_rows,
+            observe=metrics.batch_rows.observe,
+        )
+        svc = app.state.service = ServiceState(settings, registry, bus, live, metrics, batcher)
         metrics.add_live_gauges(svc, watcher, sync)
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(metrics.follow, bus)
