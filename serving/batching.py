@@ -19,7 +19,7 @@ on the other rows in the call, which holds for scikit-learn estimators.
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -124,11 +124,11 @@ class Batcher:
         self, lane: _Lane, batch: list[_Request], done: "asyncio.Future[list[Rows | Exception]]"
     ) -> None:
         lane.busy = False
-        if done.cancelled():  # the executor is shutting down with the service
-            for request in batch:
-                request.answer.cancel()
-        else:
-            _deliver(batch, done.result())
+        try:
+            answers: Sequence[Rows | BaseException] = done.result()
+        except BaseException as exc:  # cancelled with the executor, or beyond `Exception`
+            answers = [exc] * len(batch)
+        _deliver(batch, answers)
         self._next(asyncio.get_running_loop(), lane)
 
     def _next(self, loop: asyncio.AbstractEventLoop, lane: _Lane) -> None:
@@ -184,11 +184,11 @@ def _predict_one(model: Any, rows: Rows) -> Rows | Exception:
         return exc
 
 
-def _deliver(batch: list[_Request], answers: list[Rows | Exception]) -> None:
+def _deliver(batch: list[_Request], answers: Sequence[Rows | BaseException]) -> None:
     for request, answer in zip(batch, answers, strict=True):
         if request.answer.done():
             continue  # its caller went away while the batch ran
-        if isinstance(answer, Exception):
+        if isinstance(answer, BaseException):
             request.answer.set_exception(answer)
         else:
             request.answer.set_result(answer)
