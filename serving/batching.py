@@ -106,16 +106,15 @@ class Batcher:
         loop = asyncio.get_running_loop()
         batch = self._take(lane)
         if batch:
-            rows = sum(len(request.rows) for request in batch)
+            parts = [request.rows for request in batch]
+            rows = sum(len(part) for part in parts)
             if self._observe is not None:
                 self._observe(rows)
             if rows <= self.inline_rows:
-                _deliver(batch, predict_batch(lane.loaded.model, [r.rows for r in batch]))
+                _deliver(batch, _predict_batch(lane.loaded.model, parts))
             else:
                 lane.busy = True
-                running = loop.run_in_executor(
-                    None, predict_batch, lane.loaded.model, [r.rows for r in batch]
-                )
+                running = loop.run_in_executor(None, _predict_batch, lane.loaded.model, parts)
                 running.add_done_callback(lambda done: self._finished(lane, batch, done))
                 return
         self._next(loop, lane)
@@ -157,7 +156,7 @@ class Batcher:
         return batch
 
 
-def predict_batch(model: Any, parts: list[Rows]) -> list[Rows | Exception]:
+def _predict_batch(model: Any, parts: list[Rows]) -> list[Rows | Exception]:
     """One `predict` over all parts, split back per part. If it raises (or answers with the
     wrong number of rows), each part is predicted alone, so only a part the model rejects
     gets an exception. Runs on the loop or in a worker thread; never raises."""
