@@ -12,7 +12,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily
+from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily, Metric
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -43,6 +43,12 @@ class Metrics:
         )
         self.predictions = Counter(
             "regwatch_predictions", "Instances predicted, by model version", ["version"], registry=r
+        )
+        self.batch_rows = Histogram(
+            "regwatch_predict_batch_rows",
+            "Rows per predict call (concurrent requests for one model are merged)",
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024),
+            registry=r,
         )
         self.swaps = Counter("regwatch_model_swaps", "Models swapped in", registry=r)
         self.load_failures = Counter("regwatch_model_load_failures", "Model loads that failed", registry=r)
@@ -84,7 +90,7 @@ class _LiveCollector(Collector):
         self.watcher = watcher
         self.sync = sync
 
-    def collect(self) -> Iterator:
+    def collect(self) -> Iterator[Metric]:
         serving = self.svc.live.serving
         info = InfoMetricFamily("regwatch_serving", "The model version serving /predict")
         info.add_metric([], {"version": serving.version if serving else ""})

@@ -25,7 +25,15 @@ class Settings(BaseSettings):
     )
     max_batch: int = Field(1000, ge=1, description="most instances in one /predict request")
     max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024, description="largest accepted request body")
-    inline_rows: int = Field(64, ge=0, description="batches up to this size predict on the event loop")
+    inline_rows: int = Field(64, ge=0, description="batches up to this many rows predict on the event loop")
+    batch_max_rows: int = Field(
+        64,
+        ge=1,
+        description="most rows merged into one predict call from concurrent requests (1: no merging)",
+    )
+    batch_max_wait_ms: float = Field(
+        0.0, ge=0, le=1000, description="how long a batch may wait for more rows (0: never wait)"
+    )
     event_buffer: int = Field(1024, ge=1, description="events kept for Last-Event-ID replay")
     subscriber_queue: int = Field(256, ge=1, description="events queued per SSE client before it is reset")
     sse_keepalive_seconds: float = Field(15.0, gt=0, description="keep-alive comment interval on /events")

@@ -6,7 +6,7 @@ from fastapi import Request
 
 from regwatch.events import EventBus
 from regwatch.registry import ModelRegistry
-from regwatch.serving import LiveModel
+from regwatch.serving import Batcher, LiveModel
 
 from .metrics import Metrics
 from .settings import Settings
@@ -19,9 +19,11 @@ class ServiceState:
     bus: EventBus
     live: LiveModel
     metrics: Metrics
+    batcher: Batcher
 
 
 async def service(request: Request) -> ServiceState:
     """FastAPI dependency: the running service's shared state. `async` on purpose: FastAPI
     runs a plain `def` dependency in the thread pool, a thread hop on every request."""
-    return request.app.state.service
+    svc: ServiceState = request.app.state.service
+    return svc

@@ -3,8 +3,9 @@
 No FastAPI here: the HTTP layer (`regwatch.api`) calls into this package, never the reverse.
 """
 
+from .batching import Batcher
 from .live import LiveModel
 from .loading import LoadedModel, LoadError, load_model
 from .sync import RegistrySync
 
-__all__ = ["LiveModel", "LoadError", "LoadedModel", "RegistrySync", "load_model"]
+__all__ = ["Batcher", "LiveModel", "LoadError", "LoadedModel", "RegistrySync", "load_model"]

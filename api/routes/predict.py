@@ -1,8 +1,7 @@
 """POST /predict: validate the batch, pick the model once, predict, say which version answered."""
 
-from typing import Annotated
+from typing import Annotated, Any
 
-import anyio
 import numpy as np
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
@@ -26,7 +25,7 @@ class PredictRequest(BaseModel):
 
 class PredictResponse(BaseModel):
     model_version: str
-    predictions: list
+    predictions: list[Any]
 
 
 async def _choose_model(svc: ServiceState, version: str | None) -> LoadedModel:
@@ -100,14 +99,11 @@ async def predict(request: Request) -> JSONResponse:
     _check_shape(body.instances, loaded, svc.settings.max_batch)
     features = np.asarray(body.instances, dtype=np.float64)
     try:
-        if len(body.instances) <= svc.settings.inline_rows:
-            predictions = loaded.model.predict(features)
-        else:
-            predictions = await anyio.to_thread.run_sync(loaded.model.predict, features)
+        predictions = await svc.batcher.predict(loaded, features)
     except (ValueError, TypeError) as exc:
         raise HTTPException(422, f"model {loaded.version} rejected the input: {exc}") from None
     svc.metrics.prediction_counter(loaded.version).inc(len(body.instances))
     return JSONResponse(
-        {"model_version": loaded.version, "predictions": np.asarray(predictions).tolist()},
+        {"model_version": loaded.version, "predictions": predictions.tolist()},
         headers={"X-Model-Version": loaded.version},
     )
