@@ -39,7 +39,11 @@ class Settings(BaseSettings):
     sse_keepalive_seconds: float = Field(15.0, gt=0, description="keep-alive comment interval on /events")
     log_level: str = "info"
     log_json: bool = Field(False, description="one JSON object per log line")
-    access_log: bool = Field(True, description="log one line per request")
+    access_log: bool = Field(
+        False,
+        description="log one line per request (off by default: it costs ~40 % of batched throughput; "
+        "/metrics counts every request and errors are always logged)",
+    )
 
     @property
     def settle_seconds(self) -> float:

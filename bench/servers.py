@@ -31,9 +31,6 @@ PINNING = (
 )
 PEER_PY = REPO / "bench" / "peers" / ".venv" / "bin" / "python"
 MLSERVER_BIN = PEER_PY.parent / "mlserver"
-# Off for every server compared (none of the peers logs each request either); the
-# throughput scenario shows regwatch with every default as a reference row.
-QUIET = {"REGWATCH_ACCESS_LOG": "false"}
 
 
 def pin_self() -> None:
@@ -53,10 +50,8 @@ def regwatch(
     name: str = "regwatch",
     env: dict[str, str] | None = None,
 ) -> ServerProcess:
-    """`regwatch serve` on port 0, as users start it (its defaults, but the access log)."""
-    return ServerProcess(
-        registry, *args, env={**QUIET, **(env or {})}, code=code, cpus=SERVER_CPUS, name=name
-    )
+    """`regwatch serve` on port 0, as users start it: every default."""
+    return ServerProcess(registry, *args, env=env, code=code, cpus=SERVER_CPUS, name=name)
 
 
 def baseline(model_path: Path, style: str) -> ServiceProcess:

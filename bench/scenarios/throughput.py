@@ -22,13 +22,10 @@ def _targets(ctx: Bench, peers: Peers, names: tuple[str, ...]) -> list[Target]:
 async def c16(ctx: Bench) -> None:
     peers = ctx.peers
     assert peers is not None
-    defaults = ctx.regwatch(ctx.main_root, name="regwatch-defaults", env={"REGWATCH_ACCESS_LOG": "true"})
     targets = _targets(ctx, peers, ("baseline", "naive", PLAIN, BEST))
-    targets.insert(1, Target("defaults", defaults.port))
     stats = await interleave(
         targets, rounds=ctx.cfg.rounds, seconds=ctx.cfg.round_s, warmup=ctx.cfg.warmup_s, concurrency=16
     )
-    defaults.stop()
     ctx.report.figure("predict_c16", stats)
     _rows_c16(ctx, peers, stats)
 
@@ -49,13 +46,6 @@ def _rows_c16(ctx: Bench, peers: Peers, stats: Stats) -> None:
         f"{rw['p99_ms']:.1f} vs {base['p99_ms']:.1f} ms = **{p99r:.2f}×** (p50 {rw['p50_ms']:.1f} vs {base['p50_ms']:.1f})",
         "≤ 1.1×",
         p99r <= 1.1,
-    )
-    d = stats["defaults"]
-    row(
-        "  (reference) regwatch with every default (access log on) / regwatch as measured",
-        f"{d['rps']:,.0f} req/s = {ratio(stats, 'defaults', 'regwatch'):.2f}× (p99 {d['p99_ms']:.1f} ms)",
-        "",
-        None,
     )
     if "naive" in stats:
         n = stats["naive"]
