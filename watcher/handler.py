@@ -37,13 +37,19 @@ CHANGE_EVENTS = [
 
 
 class FolderChangeHandler(FileSystemEventHandler):
-    """Calls `on_change(name)` for each top-level entry under `root` that an event touches,
-    and `on_root_lost()` when `root` itself disappears. Runs on the observer's thread."""
+    """Calls `on_change(name, renamed_in)` for each top-level entry under `root` that an
+    event touches, and `on_root_lost()` when `root` itself disappears. Runs on the
+    observer's thread.
+
+    `renamed_in` is true when the entry itself arrived by one rename (a `DirMovedEvent`
+    whose destination is the entry): such a folder may be complete at once. A folder
+    created in place (`mkdir`, then writes) never is.
+    """
 
     def __init__(
         self,
         root: str,
-        on_change: Callable[[str], None],
+        on_change: Callable[[str, bool], None],
         on_root_lost: Callable[[], None],
         ignore: Callable[[str], bool] | None = None,
     ) -> None:
@@ -53,14 +59,14 @@ class FolderChangeHandler(FileSystemEventHandler):
         self._ignore = ignore or (lambda name: False)
 
     def on_any_event(self, event: FileSystemEvent) -> None:
-        paths = [event.src_path]
+        self._dispatch(event.src_path, event, arrived=False)
         if isinstance(event, FileSystemMovedEvent):
-            paths.append(event.dest_path)
-        for path in paths:
-            self._dispatch(os.fsdecode(path), event)
+            self._dispatch(event.dest_path, event, arrived=isinstance(event, DirMovedEvent))
 
-    def _dispatch(self, path: str, event: FileSystemEvent) -> None:
-        rel = os.path.relpath(path, self._root)
+    def _dispatch(self, raw_path: bytes | str, event: FileSystemEvent, arrived: bool) -> None:
+        if not raw_path:  # the side of a move that is outside the watched tree
+            return
+        rel = os.path.relpath(os.fsdecode(raw_path), self._root)
         if rel == ".":
             if isinstance(event, DirDeletedEvent):
                 self._on_root_lost()
@@ -68,4 +74,4 @@ class FolderChangeHandler(FileSystemEventHandler):
         parts = rel.split(os.sep)
         if parts[0] == ".." or self._ignore(parts[0]) or self._ignore(parts[-1]):
             return
-        self._on_change(parts[0])
+        self._on_change(parts[0], arrived and len(parts) == 1)
