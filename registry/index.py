@@ -142,7 +142,7 @@ class VersionIndex:
                 changes += self._report(only, self._states[only].reason, self._states[only].fingerprint)
         elif len(members) > 1:
             spelled = ", ".join(printable(name) for name in sorted(members))
-            reason = f"conflict: folders {spelled} all name version {version}"
+            reason = f"conflict: folders {spelled} name the same version"
             for name in sorted(members):
                 self._conflicts[name] = reason
                 changes += self._report(name, reason, ())

@@ -50,9 +50,7 @@ def nesting_depth(text: str) -> int:
     at least the depth the parser reaches before it gives up.
     """
     skeleton = _NOT_BRACKET.sub("", _STRING.sub("", text))
-    if len(skeleton) <= MAX_DEPTH:  # cannot be deeper than it is long
-        return len(skeleton)
-    return max(accumulate(map(_STEP.__getitem__, skeleton)))
+    return max(accumulate(map(_STEP.__getitem__, skeleton), initial=0))
 
 
 def parse_metadata(raw: bytes) -> dict[str, Any]:
