@@ -3,18 +3,15 @@ keeps serving, later versions are still picked up, and a restart with the entry 
 starts and serves (issue 10)."""
 
 import json
-import logging
 import subprocess
 import sys
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import anyio
 import httpx
 import pytest
 from support.hostile import BAD, HOSTILE, SECRET
 from support.inprocess import running_app, until_serving
+from support.logs import log_lines
 from support.models import IRIS_ROW, build_folder, move_in, publish
 from support.sse import SseStream
 
@@ -100,45 +97,12 @@ async def test_a_name_with_a_newline_is_listed_safely(root, tmp_path):
     assert len(lines) == 3 and all(line[:2] in ("* ", "! ") for line in lines), lines
 
 
-class _LogLines(logging.Handler):
-    """Log records of one logger, waitable without polling."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.INFO)
-        self.messages: list[str] = []
-        self._new = threading.Condition()
-
-    def emit(self, record: logging.LogRecord) -> None:
-        with self._new:
-            self.messages.append(record.getMessage())
-            self._new.notify_all()
-
-    async def wait_for(self, text: str, timeout: float = 15.0) -> None:
-        def wait() -> bool:
-            with self._new:
-                return self._new.wait_for(lambda: any(text in m for m in self.messages), timeout)
-
-        if not await anyio.to_thread.run_sync(wait):
-            raise TimeoutError(f"no log line with {text!r}: {self.messages}")
-
-
-@contextmanager
-def _watcher_log() -> Iterator[_LogLines]:
-    lines = _LogLines()
-    logger = logging.getLogger("regwatch.watcher")
-    logger.addHandler(lines)
-    try:
-        yield lines
-    finally:
-        logger.removeHandler(lines)
-
-
 async def test_versions_replaced_by_a_file_then_restored(root, tmp_path):
     publish(root, "1.0.0")
     versions, aside = root / "versions", root / "versions.aside"
     async with running_app(root) as (client, svc):
         await until_serving(svc, "1.0.0")
-        with _watcher_log() as log:
+        with log_lines("regwatch.watcher") as log:
             versions.rename(aside)
             versions.write_text("not a folder")
             await log.wait_for("cannot watch")
@@ -146,7 +110,7 @@ async def test_versions_replaced_by_a_file_then_restored(root, tmp_path):
             assert [v["version"] for v in (await client.get("/models")).json()["versions"]] == ["1.0.0"]
             versions.unlink()
             aside.rename(versions)
-            await log.wait_for("watching")
+            await log.wait_for("again")
         move_in(build_folder(tmp_path / "next"), root, "2.0.0")
         await until_serving(svc, "2.0.0")
 
@@ -156,7 +120,7 @@ async def test_a_start_with_versions_a_plain_file_serves_once_it_is_back(root, t
     versions, aside = root / "versions", root / "versions.aside"
     versions.rename(aside)
     versions.write_text("not a folder")
-    with _watcher_log() as log:
+    with log_lines("regwatch.watcher") as log:
         async with running_app(root) as (client, svc):
             assert (await client.get("/readyz")).status_code == 503
             await log.wait_for("cannot watch")
