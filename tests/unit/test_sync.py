@@ -2,6 +2,8 @@
 one folder's results are applied in order, settling folders are rechecked on a timer."""
 
 import asyncio
+import os
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -10,6 +12,8 @@ import anyio
 from support.hostile import watching_reads
 from support.logs import log_lines
 from support.models import build_folder, move_in
+from watchdog.events import FileMovedEvent, FileSystemEvent, FileSystemEventHandler
+from watchdog.observers import Observer
 
 from regwatch.events import EventBus, EventType, Subscription
 from regwatch.registry import ModelRegistry, Status
@@ -108,3 +112,31 @@ async def test_a_hint_while_versions_is_gone_keeps_the_index(root, tmp_path):
             bus.publish(EventType.VERSION_CHANGED, "2.0.0")
             await next_event(added, "2.0.0")
         assert sync.registry.list_versions() == ["1.0.0", "2.0.0"]
+
+
+class _Renamed(FileSystemEventHandler):
+    """Something renamed onto `name` in a folder (how the mirror is swapped in)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.happened = threading.Event()
+
+    def on_moved(self, event: FileSystemEvent) -> None:
+        if os.path.basename(os.fsdecode(event.dest_path)) == self.name:
+            self.happened.set()
+
+
+async def test_the_latest_mirror_follows_latest(root, tmp_path):
+    renamed = _Renamed("latest")
+    observer = Observer()
+    observer.schedule(renamed, str(root), event_filter=[FileMovedEvent])
+    observer.start()
+    try:
+        async with running_sync(root) as (_, bus):
+            move_in(build_folder(tmp_path / "a"), root, "1.0.0")
+            bus.publish(EventType.VERSION_CHANGED, "1.0.0")
+            assert await anyio.to_thread.run_sync(renamed.happened.wait, 15)
+    finally:
+        observer.stop()
+        observer.join(timeout=5)
+    assert os.readlink(root / "latest") == "versions/1.0.0"
