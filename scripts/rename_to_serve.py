@@ -1,10 +1,12 @@
 """Rename → first /predict answered by the new version, against a real `regwatch serve`.
 
-    .venv/bin/python scripts/rename_to_serve.py [--trials 40] [--settle-ms 50]
+    .venv/bin/python scripts/rename_to_serve.py [--trials 40] [--settle-ms 50] [--busy-gb 0]
 
 Prepares finished version folders (model + metadata with sha256) next to `versions/` on
 the same file system, renames them in one at a time, and polls `POST /predict` back to
 back until the renamed version answers. Prints p50 / p95 / max in milliseconds.
+`--busy-gb N` first drops a folder whose (sparse) N GB model is still being checksummed
+while the trials run: other folders must not wait for it.
 """
 
 import argparse
@@ -62,10 +64,21 @@ def drain(stream: IO[str]) -> None:
         pass
 
 
+def drop_busy_folder(root: Path, gigabytes: int) -> None:
+    """A folder whose checksum takes a long time (it never matches, either)."""
+    folder = root / "staging" / "0.9.0"
+    folder.mkdir(parents=True)
+    with (folder / "model.joblib").open("wb") as fh:
+        fh.truncate(gigabytes << 30)
+    (folder / "metadata.json").write_text(json.dumps({"sha256": "0" * 64}))
+    os.rename(folder, root / "versions" / "0.9.0")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=40)
     parser.add_argument("--settle-ms", type=int, default=50)
+    parser.add_argument("--busy-gb", type=int, default=0)
     args = parser.parse_args()
     data = model_bytes()
     with tempfile.TemporaryDirectory() as work:
@@ -80,6 +93,8 @@ def main() -> None:
             with httpx.Client(base_url=url, timeout=10) as client:
                 while client.post("/predict", json=ROW).status_code != 200:
                     time.sleep(0.05)  # start-up: the first model loading
+                if args.busy_gb:
+                    drop_busy_folder(root, args.busy_gb)
                 for name in names:
                     time.sleep(0.15)  # let the previous swap's follow-up work finish
                     started = time.perf_counter()
@@ -90,9 +105,10 @@ def main() -> None:
         finally:
             server.terminate()
             server.wait(timeout=10)
-    cuts = statistics.quantiles(latencies, n=20)
+    cuts = statistics.quantiles(latencies, n=20, method="inclusive")
     print(
-        f"rename -> first /predict by it, {len(latencies)} trials, settle {args.settle_ms} ms: "
+        f"rename -> first /predict by it, {len(latencies)} trials, settle {args.settle_ms} ms, "
+        f"{args.busy_gb} GB checksum under way: "
         f"p50 {statistics.median(latencies):.1f} ms, p95 {cuts[18]:.1f} ms, max {max(latencies):.1f} ms"
     )
 
