@@ -76,6 +76,12 @@ async def test_conflicting_spellings_are_listed_as_rejected(root, tmp_path):
         assert set(rejected) == {"1.0", "1.0.0"}
         assert all("conflict" in reason for reason in rejected.values())
         assert await _served_by(client) == "1.0.0"  # nothing better to serve: the last good one stays
+        move_in(build_folder(tmp_path / "next"), root, "2.0.0")
+        await until_serving(svc, "2.0.0")
+    async with running_app(root) as (client, svc):
+        await until_serving(svc, "2.0.0")
+        rejected = {entry["version"] for entry in (await client.get("/models")).json()["rejected"]}
+        assert rejected == {"1.0", "1.0.0"}
 
 
 async def test_a_name_with_a_newline_is_listed_safely(root, tmp_path):
