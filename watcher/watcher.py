@@ -7,8 +7,9 @@ the safety net for anything the observer missed. While the folder cannot be watc
 all (replaced by a file, unreadable) it says so once and keeps trying.
 
 Hints are debounced per folder (the settle window), except for a folder that arrives by
-one rename: that is hinted at once, flagged `renamed_in`, so a complete folder is served
-without waiting out a window it does not need.
+one rename (hinted at once, flagged `renamed_in`, so a complete folder is served without
+waiting out a window it does not need) or that is deleted or renamed away (hinted at once:
+there is nothing left to settle).
 """
 
 import asyncio
@@ -25,7 +26,7 @@ from watchdog.observers.polling import PollingObserver
 from regwatch.events import EventBus, EventType
 
 from .debounce import Debouncer
-from .handler import CHANGE_EVENTS, FolderChangeHandler
+from .handler import CHANGE_EVENTS, FolderChangeHandler, Touch
 
 log = logging.getLogger("regwatch.watcher")
 
@@ -89,11 +90,13 @@ class FolderWatcher:
         self._root_lost = asyncio.Event()
         root_lost = self._root_lost
 
-        def on_change(name: str, renamed_in: bool) -> None:  # on the observer's thread
+        def on_change(name: str, touch: Touch) -> None:  # on the observer's thread
             self.raw_events += 1
-            if renamed_in:
+            if touch is Touch.ARRIVED:
                 self.bus.publish_threadsafe(EventType.VERSION_CHANGED, name, renamed_in=True)
-            loop.call_soon_threadsafe(debouncer.touch, name)
+            elif touch is Touch.LEFT:
+                self.bus.publish_threadsafe(EventType.VERSION_CHANGED, name)
+            loop.call_soon_threadsafe(debouncer.touch, name)  # the settle-window look, always
 
         def on_root_lost() -> None:
             loop.call_soon_threadsafe(root_lost.set)

@@ -182,9 +182,9 @@ async def _hint(sub, timeout: float = 10.0):
         return await sub.get()
 
 
-async def test_a_folder_renamed_in_is_hinted_at_once_and_flagged(root, tmp_path):
-    """With a settle window of an hour, only renames are hinted now. The folder made in place
-    first would be hinted first (events are handed over in order) if it were."""
+async def test_folders_renamed_in_or_gone_are_hinted_at_once(root, tmp_path):
+    """With a settle window of an hour, only renames and deletions are hinted now. The folder
+    made in place first would be hinted first (events are handed over in order) if it were."""
     bus, watcher = await _run_watcher(root)
     watcher.settle = 3600
     with bus.subscribe({EventType.VERSION_CHANGED}) as sub:
@@ -199,6 +199,11 @@ async def test_a_folder_renamed_in_is_hinted_at_once_and_flagged(root, tmp_path)
             temp.rename(root / "versions" / "3.0.0")  # the publish rename, inside the tree
             hint = await _hint(sub)
             assert (hint.version, hint.data) == ("3.0.0", {"renamed_in": True})
+            shutil.rmtree(root / "versions" / "1.0.0")  # gone: nothing to settle
+            assert (await _hint(sub)).version == "1.0.0"
+            (root / "versions" / "3.0.0").rename(tmp_path / "away")  # renamed out of the tree
+            hint = await _hint(sub)
+            assert (hint.version, hint.data) == ("3.0.0", {})
             tg.cancel_scope.cancel()
 
 
