@@ -54,9 +54,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             settings.registry,
             include_prereleases=settings.include_prereleases,
             settle_seconds=settings.settle_seconds,
+            max_metadata_bytes=settings.max_metadata_bytes,
             scan=False,
         )
-        registry.versions_dir.mkdir(parents=True, exist_ok=True)
         live = LiveModel(
             registry,
             bus,

@@ -5,6 +5,8 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from regwatch.registry import DEFAULT_MAX_METADATA_BYTES
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="REGWATCH_", extra="ignore")
@@ -15,6 +17,9 @@ class Settings(BaseSettings):
     poll: bool = Field(False, description="poll the file system instead of inotify (NFS, SMB)")
     poll_interval: float = Field(1.0, gt=0, description="seconds between polls with --poll")
     settle_ms: int = Field(50, ge=0, description="quiet time before a changed folder is read")
+    max_metadata_bytes: int = Field(
+        DEFAULT_MAX_METADATA_BYTES, ge=2, description="largest metadata.json read; a larger one is rejected"
+    )
     reconcile_interval: float = Field(30.0, gt=0, description="seconds between full rescans")
     include_prereleases: bool = Field(False, description="let pre-releases become latest")
     allow_version_mismatch: bool = Field(

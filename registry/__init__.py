@@ -1,20 +1,32 @@
 """The registry volume: layout, version ordering, completeness and atomic publish."""
 
-from .errors import CorruptVersion, InvalidVersionName, RegistryError, VersionExists, VersionNotFound
-from .folder import METADATA_FILE, MODEL_FILE, Status, VersionState
+from .errors import (
+    CorruptVersion,
+    InvalidVersionName,
+    RegistryError,
+    RegistryUnavailable,
+    VersionExists,
+    VersionNotFound,
+)
+from .files import FileIdentity, read_verified
+from .folder import MODEL_FILE, Status, VersionState
 from .index import Change, ChangeKind, VersionIndex
+from .metadata import DEFAULT_MAX_METADATA_BYTES, METADATA_FILE
 from .model_registry import ModelRegistry
-from .versions import is_ignored_name, parse_version, pick_latest, try_parse_version
+from .versions import is_ignored_name, parse_version, pick_latest, printable, try_parse_version
 
 __all__ = [
+    "DEFAULT_MAX_METADATA_BYTES",
     "METADATA_FILE",
     "MODEL_FILE",
     "Change",
     "ChangeKind",
     "CorruptVersion",
+    "FileIdentity",
     "InvalidVersionName",
     "ModelRegistry",
     "RegistryError",
+    "RegistryUnavailable",
     "Status",
     "VersionExists",
     "VersionIndex",
@@ -23,5 +35,7 @@ __all__ = [
     "is_ignored_name",
     "parse_version",
     "pick_latest",
+    "printable",
+    "read_verified",
     "try_parse_version",
 ]

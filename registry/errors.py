@@ -19,3 +19,11 @@ class VersionExists(RegistryError):
 
 class CorruptVersion(RegistryError):
     """The version folder exists but its contents cannot be used (reason in the message)."""
+
+
+class RegistryUnavailable(RegistryError):
+    """`versions/` itself cannot be read (missing, not a folder, no permission).
+
+    Says nothing about any one version, so callers keep what they know and try again later
+    rather than forgetting every version.
+    """

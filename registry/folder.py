@@ -2,26 +2,36 @@
 
 `inspect_version` does all of the file I/O for one version and nothing else, so a caller
 can run it in a worker thread and apply the result to the index on its own thread.
+
+The volume is untrusted: a version folder may be a symlink (followed only when it stays
+inside the root; a loop is a rejection), a file may be a FIFO, a device, a symlink, huge,
+or nested a hundred thousand deep. Whatever is found, one folder's inspection returns a
+state, with the reason in it when the folder is unusable; it never raises. Only a
+`versions/` that cannot be looked into at all raises (`RegistryUnavailable`), since that
+says nothing about any one version.
 """
 
 import enum
-import hashlib
-import json
+import errno
+import logging
 import os
 import stat
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from packaging.version import Version
 
-from .errors import InvalidVersionName
-from .versions import parse_version
+from .errors import CorruptVersion, InvalidVersionName, RegistryUnavailable
+from .files import FileIdentity, identify_regular, read_regular, sha256_of_regular
+from .metadata import DEFAULT_MAX_METADATA_BYTES, METADATA_FILE, parse_metadata
+from .versions import parse_version, printable
 
 MODEL_FILE = "model.joblib"
-METADATA_FILE = "metadata.json"
-_HASH_CHUNK = 1 << 20
+
+log = logging.getLogger("regwatch.registry")
 
 
 class Status(enum.Enum):
@@ -36,7 +46,12 @@ Fingerprint = tuple[int, ...]
 
 @dataclass(frozen=True)
 class VersionState:
-    """What one folder under `versions/` looked like when it was last inspected."""
+    """What one folder under `versions/` looked like when it was last inspected.
+
+    A complete state carries everything the loader needs, so nothing is looked up by name
+    again: the model file's absolute path (inside the resolved version folder), the
+    checksum it must match and the identity of the file that was inspected.
+    """
 
     name: str
     status: Status
@@ -45,134 +60,152 @@ class VersionState:
     metadata: dict[str, Any] = field(default_factory=dict)
     fingerprint: Fingerprint = ()
     settles_in: float = 0.0
+    model_path: Path | None = None
+    sha256: str | None = None  # lowercase hex, when the metadata gives one
+    model_identity: FileIdentity | None = None
 
 
-def fingerprint(folder: Path) -> Fingerprint:
-    """Cheap change detector: stat of the folder and of the two files that matter."""
+def _stat_parts(st: os.stat_result) -> Fingerprint:
+    return st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
+
+
+def _files_fingerprint(folder: Path) -> Fingerprint:
+    """Cheap change detector for the two files that matter (links are not followed)."""
     parts: list[int] = []
-    for path in (folder, folder / MODEL_FILE, folder / METADATA_FILE):
+    for name in (MODEL_FILE, METADATA_FILE):
         try:
-            st = path.stat()
+            parts.extend(_stat_parts(os.lstat(folder / name)))
         except OSError:
             parts.extend((0, 0, 0, 0))
-            continue
-        parts.extend((st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns))
     return tuple(parts)
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(_HASH_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _escapes(path: Path, root: Path) -> bool:
-    """True for a symlink that resolves outside `root`. Only symlinks are resolved (an
-    expensive walk): a plain entry cannot leave, since version names hold no separator."""
-    return path.is_symlink() and not path.resolve().is_relative_to(root.resolve())
-
-
-def _read_metadata(path: Path) -> dict[str, Any]:
+def _resolve_folder(entry_path: Path, entry: os.stat_result, root: Path) -> Path:
+    """The real folder behind `versions/<name>`: the entry itself, or the target of a
+    symlink that stays inside the registry root."""
+    if not stat.S_ISLNK(entry.st_mode):
+        if not stat.S_ISDIR(entry.st_mode):
+            raise CorruptVersion("not a folder")
+        return entry_path
     try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise ValueError(f"{METADATA_FILE} is missing") from None
-    try:
-        data = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"{METADATA_FILE} is not valid JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise ValueError(f"{METADATA_FILE} must hold a JSON object, not {type(data).__name__}")
-    n_features = data.get("n_features")
-    if n_features is not None and (
-        isinstance(n_features, bool) or not isinstance(n_features, int) or n_features < 1
-    ):
-        raise ValueError("metadata n_features must be a positive integer")
-    checksum = data.get("sha256")
-    if checksum is not None and not (
-        isinstance(checksum, str)
-        and len(checksum) == 64
-        and all(c in "0123456789abcdefABCDEF" for c in checksum)
-    ):
-        raise ValueError("metadata sha256 must be a 64-character hex digest")
-    return data
+        folder = Path(os.path.realpath(entry_path, strict=True))
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise CorruptVersion("folder is a symlink loop") from None
+        raise CorruptVersion(f"folder is a symlink to nowhere: {exc.strerror or exc}") from None
+    if not folder.is_relative_to(os.path.realpath(root)):
+        raise CorruptVersion("folder is a symlink that points outside the registry root")
+    if not stat.S_ISDIR(os.stat(folder).st_mode):
+        raise CorruptVersion("not a folder")
+    return folder
 
 
 def inspect_version(
     root: Path,
     name: str,
+    *,
     settle_seconds: float = 0.0,
+    max_metadata_bytes: int = DEFAULT_MAX_METADATA_BYTES,
     previous: VersionState | None = None,
+    renamed_in: bool = False,
+    checkpoint: Callable[[], object] | None = None,
 ) -> VersionState:
-    """Inspect `root/versions/name`; reuse `previous` when nothing on disk has changed."""
-    folder = root / "versions" / name
+    """Inspect `root/versions/name`; reuse `previous` when nothing on disk has changed.
+
+    `renamed_in`: the folder just arrived by one rename, so it needs no settle window if it
+    is complete on first look (otherwise it settles like any other). `checkpoint` runs
+    between chunks of a checksum (see `files.sha256_of_regular`).
+    """
+    entry_path = root / "versions" / name
     try:
-        mode = folder.lstat().st_mode
+        entry = os.lstat(entry_path)
     except FileNotFoundError:
         return VersionState(name, Status.MISSING)
+    except (NotADirectoryError, PermissionError) as exc:
+        raise RegistryUnavailable(f"cannot look into {entry_path.parent}: {exc.strerror}") from None
     except OSError as exc:
-        return VersionState(name, Status.REJECTED, reason=f"cannot stat folder: {exc.strerror}")
+        return VersionState(name, Status.REJECTED, reason=f"cannot stat folder: {exc.strerror or exc}")
 
     try:
         version = parse_version(name)
     except InvalidVersionName as exc:
-        return VersionState(name, Status.REJECTED, reason=str(exc), fingerprint=(mode,))
+        return VersionState(name, Status.REJECTED, reason=str(exc), fingerprint=(entry.st_mode,))
 
-    current = fingerprint(folder)
-    if (
-        previous is not None
-        and previous.fingerprint == current
-        and previous.status
-        in (
-            Status.COMPLETE,
-            Status.REJECTED,
+    current = _stat_parts(entry)
+    try:
+        folder = _resolve_folder(entry_path, entry, root)
+        current += _files_fingerprint(folder)
+        if previous is not None and previous.fingerprint == current and previous.status in _FINAL:
+            return previous
+        return _inspect_contents(
+            name, version, folder, current, settle_seconds, max_metadata_bytes, renamed_in, checkpoint
         )
-    ):
-        return previous
-
-    def rejected(reason: str) -> VersionState:
+    except CorruptVersion as exc:
+        return VersionState(name, Status.REJECTED, version, str(exc), fingerprint=current)
+    except Exception as exc:  # one hostile folder never stops the registry: reject it, carry on
+        log.debug("inspecting %s failed", printable(name), exc_info=True)
+        reason = f"cannot inspect folder: {type(exc).__name__}: {exc}"
         return VersionState(name, Status.REJECTED, version, reason, fingerprint=current)
 
-    if stat.S_ISLNK(mode) and _escapes(folder, root):
-        return rejected("folder is a symlink that points outside the registry root")
-    if not folder.is_dir():
-        return rejected("not a folder")
+
+_FINAL = (Status.COMPLETE, Status.REJECTED)
+
+
+def _inspect_contents(
+    name: str,
+    version: Version,
+    folder: Path,
+    current: Fingerprint,
+    settle_seconds: float,
+    max_metadata_bytes: int,
+    renamed_in: bool,
+    checkpoint: Callable[[], object] | None,
+) -> VersionState:
     # Still being written to? Look again once it is quiet, before reading (or hashing) it.
     quiet_for = time.time() - max(current[3::4]) / 1e9
-    if quiet_for < settle_seconds:
-        return VersionState(
-            name,
-            Status.SETTLING,
-            version,
-            "still changing",
-            fingerprint=current,
-            settles_in=settle_seconds - quiet_for,
-        )
+    settling = VersionState(
+        name,
+        Status.SETTLING,
+        version,
+        "still changing",
+        fingerprint=current,
+        settles_in=settle_seconds - quiet_for,
+    )
+    if quiet_for < settle_seconds and not renamed_in:
+        return settling
     try:
-        metadata = _read_metadata(folder / METADATA_FILE)
-        model = folder / MODEL_FILE
-        if not model.is_file():
-            return rejected(f"{MODEL_FILE} is missing")
-        if _escapes(model, root):
-            return rejected(f"{MODEL_FILE} is a symlink that points outside the registry root")
+        raw, _ = read_regular(folder / METADATA_FILE, max_metadata_bytes)
+        metadata = parse_metadata(raw)
+        model_path = folder / MODEL_FILE
         expected = metadata.get("sha256")
-        if expected is not None and sha256_of(model) != expected.lower():
-            return rejected(f"{MODEL_FILE} does not match metadata sha256 (still copying?)")
-    except ValueError as exc:
-        return rejected(str(exc))
-    except PermissionError as exc:
-        return rejected(f"permission denied: {exc.filename}")
-    except OSError as exc:
-        return rejected(f"cannot read folder: {exc.strerror or exc}")
-
-    return VersionState(name, Status.COMPLETE, version, "", metadata, current)
+        sha256 = expected.lower() if expected is not None else None
+        if sha256 is None:
+            identity = identify_regular(model_path)
+        else:
+            digest, identity = sha256_of_regular(model_path, checkpoint)
+            if digest != sha256:
+                raise CorruptVersion(f"{MODEL_FILE} does not match metadata sha256 (still copying?)")
+    except CorruptVersion:
+        if quiet_for < settle_seconds:  # renamed in, but not complete on first look
+            return settling
+        raise
+    return VersionState(
+        name,
+        Status.COMPLETE,
+        version,
+        metadata=metadata,
+        fingerprint=current,
+        model_path=model_path,
+        sha256=sha256,
+        model_identity=identity,
+    )
 
 
 def list_entries(root: Path) -> list[str]:
     """Names of all entries in `versions/` (hidden ones included; the caller filters)."""
+    versions = root / "versions"
     try:
-        return [entry.name for entry in os.scandir(root / "versions")]
-    except FileNotFoundError:
-        return []
+        with os.scandir(versions) as entries:
+            return [entry.name for entry in entries]
+    except OSError as exc:
+        raise RegistryUnavailable(f"cannot list {versions}: {exc.strerror or exc}") from None

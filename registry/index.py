@@ -7,13 +7,13 @@ group is looked at, so an update costs O(1) whatever the size of the registry.
 
 from collections import defaultdict
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from packaging.version import Version
 
 from .folder import Status, VersionState
-from .versions import is_ignored_name, pick_latest
+from .versions import is_ignored_name, pick_latest, printable
 
 
 class ChangeKind(StrEnum):
@@ -45,6 +45,7 @@ class VersionIndex:
         self._groups: defaultdict[Version, set[str]] = defaultdict(set)
         self._available: dict[Version, str] = {}
         self._reported: dict[str, tuple[str, tuple[int, ...]]] = {}
+        self._conflicts: dict[str, str] = {}  # folder name -> why it is in conflict
         self._latest: Version | None = None
         self._latest_stale = False
         self._sorted: list[str] | None = None
@@ -59,8 +60,14 @@ class VersionIndex:
         return list(self._states)
 
     def rejected(self) -> list[VersionState]:
-        """Folders present but unusable, each with the reason it was rejected."""
-        return [state for state in self._states.values() if state.status is Status.REJECTED]
+        """Folders present but unusable (broken, or in conflict with another spelling), each
+        with the reason, and with a name that is safe to print (it came off the volume)."""
+        rejected = []
+        for name, state in self._states.items():
+            reason = self._conflicts.get(name) or (state.reason if state.status is Status.REJECTED else "")
+            if reason:
+                rejected.append(replace(state, name=printable(name), reason=reason))
+        return rejected
 
     def available(self) -> list[str]:
         """Available version names in ascending precedence."""
@@ -125,6 +132,8 @@ class VersionIndex:
         was = self._available.get(version)
         now: str | None = None
         changes: list[Change] = []
+        for name in (*members, touched):
+            self._conflicts.pop(name, None)
         if len(members) == 1:
             (only,) = members
             if self._states[only].status is Status.COMPLETE:
@@ -132,9 +141,11 @@ class VersionIndex:
             elif self._states[only].status is Status.REJECTED:
                 changes += self._report(only, self._states[only].reason, self._states[only].fingerprint)
         elif len(members) > 1:
-            spelled = ", ".join(sorted(members))
+            spelled = ", ".join(printable(name) for name in sorted(members))
+            reason = f"conflict: folders {spelled} name the same version"
             for name in sorted(members):
-                changes += self._report(name, f"conflict: folders {spelled} all name version {version}", ())
+                self._conflicts[name] = reason
+                changes += self._report(name, reason, ())
 
         if was is not None and now is None:
             changes.insert(0, Change(ChangeKind.REMOVED, was))

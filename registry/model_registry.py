@@ -5,7 +5,10 @@ the disk. Publishing writes into a hidden temp folder inside `versions/` and ren
 into place, so a reader (or a watcher) never sees half a version.
 """
 
+import contextlib
+import io
 import json
+import logging
 import os
 import shutil
 import socket
@@ -18,18 +21,14 @@ from typing import Any
 
 import joblib
 
-from .errors import CorruptVersion, VersionExists, VersionNotFound
-from .folder import (
-    METADATA_FILE,
-    MODEL_FILE,
-    Status,
-    VersionState,
-    inspect_version,
-    list_entries,
-    sha256_of,
-)
+from .errors import CorruptVersion, RegistryUnavailable, VersionExists, VersionNotFound
+from .files import read_verified, sha256_of_regular
+from .folder import MODEL_FILE, Status, VersionState, inspect_version, list_entries
 from .index import Change, VersionIndex
+from .metadata import DEFAULT_MAX_METADATA_BYTES, METADATA_FILE
 from .versions import is_ignored_name, parse_version, try_parse_version
+
+log = logging.getLogger("regwatch.registry")
 
 TEMP_PREFIX = ".tmp-"
 STALE_TEMP_SECONDS = 3600.0
@@ -59,37 +58,60 @@ class ModelRegistry:
         *,
         include_prereleases: bool = False,
         settle_seconds: float = 0.0,
+        max_metadata_bytes: int = DEFAULT_MAX_METADATA_BYTES,
         scan: bool = True,
     ) -> None:
         self.root = Path(root).absolute()
         self.versions_dir = self.root / "versions"
         self.settle_seconds = settle_seconds
+        self.max_metadata_bytes = max_metadata_bytes
         self.index = VersionIndex(include_prereleases)
         if scan:
             self.scan()
 
     # -- keeping the index current ----------------------------------------------------
 
-    def inspect(self, name: str) -> VersionState:
-        """Read one folder from disk (blocking I/O; safe to call from a worker thread)."""
-        return inspect_version(self.root, name, self.settle_seconds, self.index.state(name))
+    def inspect(
+        self,
+        name: str,
+        *,
+        previous: VersionState | None = None,
+        renamed_in: bool = False,
+        checkpoint: Callable[[], object] | None = None,
+    ) -> VersionState:
+        """Read one folder from disk (blocking I/O; safe to call from a worker thread).
 
-    def inspect_all(self) -> list[VersionState]:
-        """Inspect every entry on disk plus every entry the index still remembers."""
-        names = {n for n in list_entries(self.root) if not is_ignored_name(n)}
-        names.update(self.index.names())
-        return [self.inspect(name) for name in sorted(names)]
+        `previous` is reused when the folder has not changed since (no re-hashing). Raises
+        only `RegistryUnavailable`, when `versions/` itself cannot be looked into.
+        """
+        return inspect_version(
+            self.root,
+            name,
+            settle_seconds=self.settle_seconds,
+            max_metadata_bytes=self.max_metadata_bytes,
+            previous=previous,
+            renamed_in=renamed_in,
+            checkpoint=checkpoint,
+        )
 
-    def apply(self, states: list[VersionState]) -> list[Change]:
-        return [change for state in states for change in self.index.apply(state)]
+    def entries(self) -> list[str]:
+        """Names in `versions/` worth inspecting (blocking; raises `RegistryUnavailable`)."""
+        return [name for name in list_entries(self.root) if not is_ignored_name(name)]
 
     def refresh(self, name: str) -> list[Change]:
-        return self.index.apply(self.inspect(name))
+        return self.index.apply(self.inspect(name, previous=self.index.state(name)))
 
     def scan(self) -> list[Change]:
-        """Full rescan: at start-up and as the safety net for missed events."""
-        self.versions_dir.mkdir(parents=True, exist_ok=True)
-        return self.apply(self.inspect_all())
+        """Full rescan, one folder at a time: what is on disk plus what the index remembers
+        (so deletions are seen). An unreadable `versions/` leaves the index as it was."""
+        with contextlib.suppress(OSError):
+            self.versions_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            names = {*self.entries(), *self.index.names()}
+            return [change for name in sorted(names) for change in self.refresh(name)]
+        except RegistryUnavailable as exc:
+            log.warning("%s; keeping the versions already known", exc)
+            return []
 
     # -- reading ------------------------------------------------------------------------
 
@@ -113,15 +135,20 @@ class ModelRegistry:
         return dict(self.resolve(version).metadata)
 
     def model_path(self, version: str) -> Path:
-        """Path of a version's model file, guaranteed to resolve inside the registry root."""
-        path = self.versions_dir / self.resolve(version).name / MODEL_FILE
-        if not path.resolve().is_relative_to(self.root.resolve()):
-            raise CorruptVersion(f"{MODEL_FILE} of {version} resolves outside the registry root")
-        return path
+        """Path of a complete version's model file, as inspected (inside the registry root)."""
+        state = self.resolve(version)
+        if state.model_path is None:
+            raise CorruptVersion(f"version {version} has no model file")
+        return state.model_path
 
     def get_model(self, version: str) -> Any:
-        """Unpickle a version's model. Only files inside this registry are ever loaded."""
-        return joblib.load(self.model_path(version))
+        """Unpickle a version's model: exactly the bytes that were inspected (and checksummed)."""
+        state = self.resolve(version)
+        if state.model_path is None or state.model_identity is None:
+            raise CorruptVersion(f"version {version} has no model file")
+        identity = state.model_identity
+        data = read_verified(state.model_path, state.sha256, identity.size, identity)
+        return joblib.load(io.BytesIO(data))
 
     def get_latest_model(self) -> Any:
         latest = self.get_latest_version()
@@ -162,9 +189,11 @@ class ModelRegistry:
             write_model(model_path)
             with model_path.open("rb+") as fh:
                 os.fsync(fh.fileno())
-            meta["sha256"] = sha256_of(model_path)
+            meta["sha256"], _ = sha256_of_regular(model_path)
             meta.setdefault("created_at", datetime.now(UTC).isoformat(timespec="seconds"))
-            _write_file(temp / METADATA_FILE, json.dumps(meta, indent=2, default=str).encode())
+            _write_file(
+                temp / METADATA_FILE, json.dumps(meta, indent=2, default=str, allow_nan=False).encode()
+            )
             _fsync_dir(temp)
             try:
                 os.rename(temp, self.versions_dir / version)
@@ -175,14 +204,13 @@ class ModelRegistry:
             shutil.rmtree(temp, ignore_errors=True)
             raise
         self.refresh(version)
-        self.update_latest_mirror()
+        self.update_latest_mirror(self.get_latest_version())
         return version
 
     # -- housekeeping -------------------------------------------------------------------
 
-    def update_latest_mirror(self) -> None:
-        """Point `latest` at the current latest version, atomically (a symlink swap)."""
-        latest = self.get_latest_version()
+    def update_latest_mirror(self, latest: str | None) -> None:
+        """Point `latest` at version `latest`, atomically (a symlink swap); blocking I/O."""
         link = self.root / "latest"
         if latest is None:
             if link.is_symlink():
@@ -220,8 +248,8 @@ class ModelRegistry:
             except ValueError:
                 dead_here = False
             try:
-                too_old = time.time() - path.stat().st_mtime > max_age
-            except FileNotFoundError:
+                too_old = time.time() - path.lstat().st_mtime > max_age
+            except OSError:
                 continue
             if dead_here or too_old:
                 shutil.rmtree(path, ignore_errors=True)

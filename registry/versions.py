@@ -35,6 +35,15 @@ def parse_version(name: str) -> Version:
         raise InvalidVersionName(f"{name!r} is not a PEP 440 version") from None
 
 
+def printable(name: str) -> str:
+    """`name` safe to print on one line: control characters and other unprintables escaped.
+
+    Folder names come from the volume, so a name may hold a newline or a terminal escape.
+    Every valid version name is printable already and comes back unchanged.
+    """
+    return name if name.isprintable() else name.encode("unicode_escape").decode("ascii")
+
+
 def try_parse_version(name: str) -> Version | None:
     """`parse_version` for callers that only need a yes or no."""
     try:

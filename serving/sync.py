@@ -1,82 +1,187 @@
 """Keeps the registry index in step with the disk, driven by the watcher's hints.
 
-Hints arrive on the bus; the folder is read in a worker thread (`inspect` does all the
-I/O), the result is applied to the index on the loop (O(1) per version), and every change
-is published as a public event. A folder caught mid-copy is re-read once it settles.
+A hint asks for one folder to be inspected. Inspections run in worker threads, several at
+once (a 20 GB checksum must not hold up every other folder), but never two of the same
+folder: a hint that arrives while its folder is being inspected makes that inspection run
+once more afterwards. Results are therefore applied in order, and a slow, stale one is
+always followed by a fresh one. Each result is applied to the index on the loop (O(1) per
+folder) and every change is published as a public event. A folder caught mid-copy is
+looked at again when its quiet window ends, on the same per-key timer the watcher
+debounces with; the `latest/` mirror is rewritten by one writer, in a thread.
 """
 
 import asyncio
 import logging
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
 
 import anyio
+import anyio.from_thread
+from anyio.abc import TaskGroup
 
 from regwatch.events import EventBus, EventType
-from regwatch.registry import ChangeKind, ModelRegistry, Status, VersionState
+from regwatch.registry import (
+    ChangeKind,
+    ModelRegistry,
+    RegistryUnavailable,
+    Status,
+    VersionState,
+    printable,
+)
+from regwatch.watcher import Debouncer
 
 log = logging.getLogger("regwatch.sync")
 
+PARALLEL_INSPECTIONS = 4
+
+
+@dataclass
+class _Inspection:
+    """One folder's inspection in flight, and what to do once it is done."""
+
+    renamed_in: bool
+    announce: bool
+    again: bool = False
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+
 
 class RegistrySync:
-    def __init__(self, registry: ModelRegistry, bus: EventBus, *, mirror_latest: bool = True) -> None:
+    def __init__(
+        self,
+        registry: ModelRegistry,
+        bus: EventBus,
+        *,
+        mirror_latest: bool = True,
+        parallel: int = PARALLEL_INSPECTIONS,
+    ) -> None:
         self.registry = registry
         self.bus = bus
         self.mirror_latest = mirror_latest
         self.rescans = 0
-        self._rechecks: dict[str, asyncio.TimerHandle] = {}
+        self._limiter = anyio.CapacityLimiter(parallel)
+        self._inspections: dict[str, _Inspection] = {}
+        # Settling folders: the timer fires in a plain loop callback, where no task can be
+        # started, so it queues the name for `run` to request.
+        self._due: asyncio.Queue[str] = asyncio.Queue()
+        self._rechecks = Debouncer(registry.settle_seconds, self._due.put_nowait)
+        self._mirror_wanted = asyncio.Event()
+        self._tasks: TaskGroup | None = None
+        self._running = asyncio.Event()
+
+    @property
+    def in_flight(self) -> set[str]:
+        """Folders being inspected right now."""
+        return set(self._inspections)
+
+    async def run(self) -> None:
+        """Follow the hints until cancelled. `initial_scan` needs this running."""
+        hints = self.bus.subscribe((EventType.VERSION_CHANGED, EventType.RESCAN_REQUESTED), maxsize=10_000)
+        try:
+            with hints:
+                async with anyio.create_task_group() as tasks:
+                    self._tasks = tasks
+                    tasks.start_soon(self._recheck_due)
+                    if self.mirror_latest:
+                        tasks.start_soon(self._write_mirror)
+                    self._running.set()
+                    async for event in hints:
+                        if event.type is EventType.VERSION_CHANGED and event.version is not None:
+                            self._request(event.version, renamed_in=bool(event.data.get("renamed_in")))
+                        else:  # a requested rescan, or we lagged behind the hints
+                            self.rescans += 1
+                            tasks.start_soon(self._rescan)
+        finally:
+            self._rechecks.cancel_all()
 
     async def initial_scan(self) -> None:
         """Start-up discovery: index everything; report only what is wrong, not each version."""
-        removed = await anyio.to_thread.run_sync(self.registry.remove_stale_temp_folders)
+        await self._running.wait()
+        try:
+            removed = await anyio.to_thread.run_sync(self.registry.remove_stale_temp_folders)
+        except RegistryUnavailable:
+            removed = []  # the scan below says what is wrong
         if removed:
             log.info("removed temp folders left by interrupted publishes: %s", ", ".join(removed))
-        states = await anyio.to_thread.run_sync(self.registry.inspect_all)
-        self._apply(states, announce_additions=False)
+        await self._rescan(announce=False)
 
-    async def run(self) -> None:
-        hints = self.bus.subscribe((EventType.VERSION_CHANGED, EventType.RESCAN_REQUESTED), maxsize=10_000)
-        with hints:
-            async for event in hints:
-                if event.type is EventType.VERSION_CHANGED and event.version is not None:
-                    state = await anyio.to_thread.run_sync(self.registry.inspect, event.version)
-                    self._apply([state])
-                else:  # a requested rescan, or we lagged behind the hints
-                    self.rescans += 1
-                    states = await anyio.to_thread.run_sync(self.registry.inspect_all)
-                    self._apply(states)
+    async def _rescan(self, announce: bool = True) -> None:
+        """Every folder on disk and every folder the index remembers, each as its own
+        inspection; returns when all are applied."""
+        try:
+            entries = await anyio.to_thread.run_sync(self.registry.entries)
+        except RegistryUnavailable as exc:
+            log.warning("%s; keeping the versions already known until it is back", exc)
+            return
+        names = sorted({*entries, *self.registry.index.names()})
+        for inspection in [self._request(name, announce=announce) for name in names]:
+            await inspection.done.wait()
 
-    def _apply(self, states: list[VersionState], announce_additions: bool = True) -> None:
+    async def _recheck_due(self) -> None:
+        while True:
+            self._request(await self._due.get())
+
+    def _request(self, name: str, *, renamed_in: bool = False, announce: bool = True) -> _Inspection:
+        """Inspect `name` now, or once more after the inspection already in flight."""
+        current = self._inspections.get(name)
+        if current is not None:
+            current.again = True
+            current.renamed_in = renamed_in  # the newest hint says how the folder got here
+            current.announce = current.announce or announce
+            return current
+        if self._tasks is None:
+            raise RuntimeError("RegistrySync.run() is not running")
+        inspection = self._inspections[name] = _Inspection(renamed_in, announce)
+        self._tasks.start_soon(self._inspect, name, inspection)
+        return inspection
+
+    async def _inspect(self, name: str, inspection: _Inspection) -> None:
+        try:
+            while True:
+                inspection.again = False
+                inspect = partial(
+                    self.registry.inspect,
+                    name,
+                    previous=self.registry.index.state(name),
+                    renamed_in=inspection.renamed_in,
+                    checkpoint=anyio.from_thread.check_cancelled,
+                )
+                try:
+                    state = await anyio.to_thread.run_sync(inspect, limiter=self._limiter)
+                except RegistryUnavailable as exc:  # the watcher rescans once it is back
+                    log.warning("%s; keeping the versions already known until it is back", exc)
+                    return
+                self._apply(state, inspection.announce)
+                if not inspection.again:
+                    return
+        finally:
+            del self._inspections[name]
+            inspection.done.set()
+
+    def _apply(self, state: VersionState, announce: bool) -> None:
         before = self.registry.get_latest_version()
-        for change in self.registry.apply(states):
-            if change.kind is ChangeKind.ADDED and not announce_additions:
+        for change in self.registry.index.apply(state):
+            if change.kind is ChangeKind.ADDED and not announce:
                 continue
-            state = self.registry.index.state(change.name)
-            details = {"reason": change.reason} if change.reason else {}
-            if change.kind in (ChangeKind.ADDED, ChangeKind.UPDATED) and state is not None:
-                details["metadata"] = state.metadata
-            self.bus.publish(EventType(change.kind.value), change.name, **details)
-        for state in states:
-            if state.status is Status.SETTLING:
-                self._recheck_later(state)
+            details: dict[str, Any] = {"reason": change.reason} if change.reason else {}
+            changed = self.registry.index.state(change.name)
+            if change.kind in (ChangeKind.ADDED, ChangeKind.UPDATED) and changed is not None:
+                details["metadata"] = changed.metadata
+            self.bus.publish(EventType(change.kind.value), printable(change.name), **details)
+        if state.status is Status.SETTLING:
+            self._rechecks.touch(state.name, state.settles_in)
         after = self.registry.get_latest_version()
         if after != before:
             self.bus.publish(EventType.LATEST_CHANGED, after, previous=before)
-            if self.mirror_latest:
-                self._update_mirror()
+            self._mirror_wanted.set()
 
-    def _recheck_later(self, state: VersionState) -> None:
-        """Re-read a folder that was still being written to once its quiet window has passed."""
-        timer = self._rechecks.pop(state.name, None)
-        if timer is not None:
-            timer.cancel()
-
-        def recheck() -> None:
-            self._rechecks.pop(state.name, None)
-            self.bus.publish(EventType.VERSION_CHANGED, state.name)
-
-        self._rechecks[state.name] = asyncio.get_running_loop().call_later(state.settles_in, recheck)
-
-    def _update_mirror(self) -> None:
-        try:
-            self.registry.update_latest_mirror()
-        except OSError as exc:  # a read-only volume: the mirror is a courtesy, not a must
-            log.warning("cannot update the latest/ mirror: %s", exc)
+    async def _write_mirror(self) -> None:
+        """The one writer of `latest/`: coalesces bursts, blocking I/O in a thread."""
+        while True:
+            await self._mirror_wanted.wait()
+            self._mirror_wanted.clear()
+            latest = self.registry.get_latest_version()
+            try:
+                await anyio.to_thread.run_sync(self.registry.update_latest_mirror, latest)
+            except OSError as exc:  # a read-only volume: the mirror is a courtesy, not a must
+                log.warning("cannot update the latest/ mirror: %s", exc)

@@ -1,13 +1,20 @@
-"""Watch a folder of version folders and publish debounced change hints on the bus.
+"""Watch a folder of version folders and publish change hints on the bus.
 
 `FolderWatcher.run()` is one long-lived task. It owns the watchdog observer (inotify, or
 polling for file systems without it), restarts it when it dies or when the watched folder
 is deleted and recreated, and asks for a full rescan periodically and after every restart:
-the safety net for anything the observer missed.
+the safety net for anything the observer missed. While the folder cannot be watched at
+all (replaced by a file, unreadable) it says so once and keeps trying.
+
+Hints are debounced per folder (the settle window), except for a folder that arrives by
+one rename (hinted at once, flagged `renamed_in`, so a complete folder is served without
+waiting out a window it does not need) or that is deleted or renamed away (hinted at once:
+there is nothing left to settle).
 """
 
 import asyncio
 import logging
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,7 +26,7 @@ from watchdog.observers.polling import PollingObserver
 from regwatch.events import EventBus, EventType
 
 from .debounce import Debouncer
-from .handler import CHANGE_EVENTS, FolderChangeHandler
+from .handler import CHANGE_EVENTS, FolderChangeHandler, Touch
 
 log = logging.getLogger("regwatch.watcher")
 
@@ -62,6 +69,7 @@ class FolderWatcher:
         self.raw_events = 0
         self._root_lost = asyncio.Event()
         self._observer: BaseObserver | None = None
+        self._unwatchable = False
         self.started = asyncio.Event()
 
     def _hint(self, name: str) -> None:
@@ -70,33 +78,49 @@ class FolderWatcher:
     def _new_observer(self) -> BaseObserver:
         if self.poll:
             return PollingObserver(timeout=self.poll_interval)
-        return Observer()
+        if sys.platform != "linux":
+            return Observer()
+        # Full events: a folder moved in from outside the watched tree is reported as a
+        # move (with no source), not as a creation, so it can take the rename fast path.
+        from watchdog.observers.inotify import InotifyObserver
+
+        return InotifyObserver(generate_full_events=True)
 
     async def _start_observer(self, debouncer: Debouncer, loop: asyncio.AbstractEventLoop) -> BaseObserver:
-        self.folder.mkdir(parents=True, exist_ok=True)
         self._root_lost = asyncio.Event()
+        root_lost = self._root_lost
 
-        def on_change(name: str) -> None:
+        def on_change(name: str, touch: Touch) -> None:  # on the observer's thread
             self.raw_events += 1
-            debouncer.touch_threadsafe(name)
+            if touch is Touch.ARRIVED:
+                self.bus.publish_threadsafe(EventType.VERSION_CHANGED, name, renamed_in=True)
+            elif touch is Touch.LEFT:
+                self.bus.publish_threadsafe(EventType.VERSION_CHANGED, name)
+            loop.call_soon_threadsafe(debouncer.touch, name)  # the settle-window look, always
 
-        handler = FolderChangeHandler(
-            str(self.folder), on_change, lambda: loop.call_soon_threadsafe(self._root_lost.set), self.ignore
-        )
-        observer = self._new_observer()
+        def on_root_lost() -> None:
+            loop.call_soon_threadsafe(root_lost.set)
 
-        def schedule() -> None:
+        handler = FolderChangeHandler(str(self.folder), on_change, on_root_lost, self.ignore)
+
+        def start() -> BaseObserver:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            observer = self._new_observer()
             try:
-                observer.schedule(handler, str(self.folder), recursive=True, event_filter=CHANGE_EVENTS)
-            except OSError as exc:
-                # inotify watch limit: watch only the top level; rescans cover the rest.
-                log.warning("recursive watch failed (%s); watching the top level only", exc)
-                observer.unschedule_all()
-                observer.schedule(handler, str(self.folder), recursive=False, event_filter=CHANGE_EVENTS)
-            observer.start()
+                try:
+                    observer.schedule(handler, str(self.folder), recursive=True, event_filter=CHANGE_EVENTS)
+                except OSError as exc:
+                    # inotify watch limit: watch only the top level; rescans cover the rest.
+                    log.warning("recursive watch failed (%s); watching the top level only", exc)
+                    observer.unschedule_all()
+                    observer.schedule(handler, str(self.folder), recursive=False, event_filter=CHANGE_EVENTS)
+                observer.start()
+            except BaseException:
+                _stop(observer)
+                raise
+            return observer
 
-        await anyio.to_thread.run_sync(schedule)
-        return observer
+        return await anyio.to_thread.run_sync(start)
 
     def _healthy(self, observer: BaseObserver) -> bool:
         return (
@@ -108,7 +132,7 @@ class FolderWatcher:
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
-        debouncer = Debouncer(loop, self.settle, self._hint)
+        debouncer = Debouncer(self.settle, self._hint)
         observer: BaseObserver | None = None
         overflow = _OverflowListener(
             lambda: self.bus.publish_threadsafe(EventType.RESCAN_REQUESTED, reason="inotify queue overflowed")
@@ -116,11 +140,16 @@ class FolderWatcher:
         for name in WATCHDOG_LOGGERS:
             logging.getLogger(name).addHandler(overflow)
         try:
+            rescan = False  # after a restart or an outage, events may have been missed
             while True:
-                observer = self._observer = await self._start_observer(debouncer, loop)
-                if self.restarts:
+                observer = self._observer = await self._try_start(debouncer, loop)
+                self.started.set()  # from here on, no change goes unnoticed for long
+                if observer is None:
+                    rescan = True
+                    await anyio.sleep(HEALTH_CHECK_SECONDS)
+                    continue
+                if rescan:
                     self.bus.publish(EventType.RESCAN_REQUESTED, reason="watcher restarted")
-                self.started.set()
                 elapsed = 0.0
                 while self._healthy(observer):
                     with anyio.move_on_after(HEALTH_CHECK_SECONDS):
@@ -131,7 +160,9 @@ class FolderWatcher:
                         self.bus.publish(EventType.RESCAN_REQUESTED, reason="periodic reconcile")
                 log.warning("file watcher on %s stopped; restarting it and rescanning", self.folder)
                 self.restarts += 1
+                rescan = True
                 await anyio.to_thread.run_sync(_stop, observer)
+                observer = None
         finally:
             for name in WATCHDOG_LOGGERS:
                 logging.getLogger(name).removeHandler(overflow)
@@ -139,6 +170,22 @@ class FolderWatcher:
             if observer is not None:
                 with anyio.CancelScope(shield=True):
                     await anyio.to_thread.run_sync(_stop, observer)
+
+    async def _try_start(self, debouncer: Debouncer, loop: asyncio.AbstractEventLoop) -> BaseObserver | None:
+        """A running observer, or None while the folder cannot be watched (said once)."""
+        try:
+            observer = await self._start_observer(debouncer, loop)
+        except OSError as exc:
+            if not self._unwatchable:
+                log.warning(
+                    "cannot watch %s (%s); retrying every %.0f s", self.folder, exc, HEALTH_CHECK_SECONDS
+                )
+            self._unwatchable = True
+            return None
+        if self._unwatchable:
+            log.warning("watching %s again", self.folder)
+            self._unwatchable = False
+        return observer
 
 
 def _stop(observer: BaseObserver) -> None:

@@ -37,6 +37,26 @@ def test_conflicting_spellings_make_both_unavailable_until_one_goes():
     assert kinds(index.apply(missing("1.0"))) == [("version_added", "1.0.0")]
 
 
+def test_conflicts_are_listed_as_rejected_and_reported_once():
+    index = VersionIndex()
+    index.apply(complete("1.0.0"))
+    index.apply(complete("1.0"))
+    assert {state.name for state in index.rejected()} == {"1.0", "1.0.0"}
+    assert all("conflict" in state.reason for state in index.rejected())
+    # A rescan touches the members again, in any order: nothing new to report.
+    assert index.apply(complete("1.0.0")) == [] and index.apply(complete("1.0")) == []
+    index.apply(missing("1.0"))
+    assert index.rejected() == [] and index.available() == ["1.0.0"]
+
+
+def test_rejected_names_are_safe_to_print():
+    index = VersionIndex()
+    index.apply(VersionState("evil\nname\x1b[2J", Status.REJECTED, reason="not a PEP 440 version"))
+    (state,) = index.rejected()
+    assert state.name == "evil\\nname\\x1b[2J" and "\n" not in state.name
+    assert index.names() == ["evil\nname\x1b[2J"]  # the index itself keeps the real name
+
+
 def test_rejections_are_reported_once_per_change():
     index = VersionIndex()
     bad = VersionState(

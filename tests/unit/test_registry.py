@@ -148,7 +148,7 @@ def test_symlinks_out_of_the_registry_are_rejected(root, tmp_path):
     registry = ModelRegistry(root)
     assert registry.list_versions() == []
     assert "outside the registry root" in registry.index.state("1.0.0").reason
-    assert "outside the registry root" in registry.index.state("2.0.0").reason
+    assert "is a symlink; only regular files are read" in registry.index.state("2.0.0").reason
 
 
 def test_a_folder_written_to_just_now_is_settling(root, tmp_path):
@@ -159,17 +159,15 @@ def test_a_folder_written_to_just_now_is_settling(root, tmp_path):
 
 
 def test_unreadable_metadata_is_rejected_not_raised(root, tmp_path, monkeypatch):
-    """Root reads any file, so the permission error is injected where the read happens."""
-    from pathlib import Path
-
+    """Root reads any file, so the permission error is injected where the open happens."""
     build_folder(tmp_path / "f").rename(root / "versions" / "1.0.0")
-    real_read = Path.read_bytes
+    real_open = os.open
 
-    def denied(self):
-        if self.name == "metadata.json":
-            raise PermissionError(13, "Permission denied", str(self))
-        return real_read(self)
+    def denied(path, *args, **kwargs):
+        if os.fspath(path).endswith("metadata.json"):
+            raise PermissionError(13, "Permission denied", os.fspath(path))
+        return real_open(path, *args, **kwargs)
 
-    monkeypatch.setattr(Path, "read_bytes", denied)
+    monkeypatch.setattr(os, "open", denied)
     state = ModelRegistry(root, scan=False).inspect("1.0.0")
     assert state.status is Status.REJECTED and "permission denied" in state.reason

@@ -5,6 +5,7 @@ import shutil
 
 import anyio
 import pytest
+from support.logs import log_lines
 from support.models import build_folder
 
 from regwatch.events import EventBus, EventType
@@ -173,4 +174,50 @@ async def test_periodic_reconcile_requests_rescans(root):
         async with anyio.create_task_group() as tg:
             tg.start_soon(watcher.run)
             assert await _next_rescan(sub) == "periodic reconcile"
+            tg.cancel_scope.cancel()
+
+
+async def _hint(sub, timeout: float = 10.0):
+    with anyio.fail_after(timeout):
+        return await sub.get()
+
+
+async def test_folders_renamed_in_or_gone_are_hinted_at_once(root, tmp_path):
+    """With a settle window of an hour, only renames and deletions are hinted now. The folder
+    made in place first would be hinted first (events are handed over in order) if it were."""
+    bus, watcher = await _run_watcher(root)
+    watcher.settle = 3600
+    with bus.subscribe({EventType.VERSION_CHANGED}) as sub:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(watcher.run)
+            await watcher.started.wait()
+            build_folder(root / "versions" / "2.0.0")  # in place: mkdir, then writes
+            build_folder(tmp_path / "staged").rename(root / "versions" / "1.0.0")  # from outside
+            hint = await _hint(sub)
+            assert (hint.version, hint.data) == ("1.0.0", {"renamed_in": True})
+            temp = build_folder(root / "versions" / ".tmp-3.0.0-host-1-abcd")
+            temp.rename(root / "versions" / "3.0.0")  # the publish rename, inside the tree
+            hint = await _hint(sub)
+            assert (hint.version, hint.data) == ("3.0.0", {"renamed_in": True})
+            shutil.rmtree(root / "versions" / "1.0.0")  # gone: nothing to settle
+            assert (await _hint(sub)).version == "1.0.0"
+            (root / "versions" / "3.0.0").rename(tmp_path / "away")  # renamed out of the tree
+            hint = await _hint(sub)
+            assert (hint.version, hint.data) == ("3.0.0", {})
+            tg.cancel_scope.cancel()
+
+
+async def test_an_unwatchable_folder_is_retried_then_rescanned(root):
+    bus, watcher = await _run_watcher(root)
+    versions = root / "versions"
+    with bus.subscribe({EventType.RESCAN_REQUESTED}) as sub, log_lines("regwatch.watcher") as log:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(watcher.run)
+            await watcher.started.wait()
+            versions.rmdir()
+            versions.write_text("a plain file where the folder was")
+            await log.wait_for("cannot watch")
+            versions.unlink()
+            assert await _next_rescan(sub) == "watcher restarted"
+            assert watcher._observer is not None and watcher._observer.is_alive()
             tg.cancel_scope.cancel()
