@@ -3,8 +3,22 @@
 No FastAPI here: the HTTP layer (`regwatch.api`) calls into this package, never the reverse.
 """
 
+from .errors import NoModelServing
 from .live import LiveModel
 from .loading import LoadedModel, LoadError, load_model
+from .supervisor import RestartPolicy, Supervisor, TaskFailed, TaskHealth, TaskState
 from .sync import RegistrySync
 
-__all__ = ["LiveModel", "LoadError", "LoadedModel", "RegistrySync", "load_model"]
+__all__ = [
+    "LiveModel",
+    "LoadError",
+    "LoadedModel",
+    "NoModelServing",
+    "RegistrySync",
+    "RestartPolicy",
+    "Supervisor",
+    "TaskFailed",
+    "TaskHealth",
+    "TaskState",
+    "load_model",
+]

@@ -8,9 +8,14 @@ tick on the bus sends every stream a keep-alive comment while idle.
 The stream is handed to `EventSourceResponse` as ready bytes: each event is encoded once
 (`format_sse_event`) however many clients receive it, and a delivery is one hop from the
 client's queue to its socket. With a thousand clients that is what keeps fan-out fast.
+The snapshot too is encoded once per bus state and shared: with 10,000 versions it is
+megabytes, and a thousand clients that have not read it yet hold one copy, not a thousand.
+
+When the service stops, the bus closes and every stream ends at once.
 """
 
 import json
+import re
 from collections.abc import AsyncIterator
 from functools import lru_cache
 from typing import Annotated
@@ -33,8 +38,25 @@ def _encode(event: Event) -> bytes:
 
 
 def _snapshot(svc: ServiceState) -> bytes:
+    return _snapshot_at(svc, svc.bus.last_id)
+
+
+# Every change to what the snapshot shows is published on the bus, so the last event id
+# names the state: one encoding per id, shared by every stream that asks at that id.
+@lru_cache(maxsize=2)
+def _snapshot_at(svc: ServiceState, last_id: int) -> bytes:
     data = json.dumps({"type": "snapshot", **models_view(svc)}, default=str)
-    return format_sse_event(data_str=data, event="snapshot", id=str(svc.bus.last_id))
+    return format_sse_event(data_str=data, event="snapshot", id=str(last_id))
+
+
+# ASCII digits only (`str.isdigit` also accepts "²"), and few enough to be an id we issue.
+_EVENT_ID = re.compile(r"[0-9]{1,19}")
+
+
+def _resume_point(last_event_id: str | None) -> int | None:
+    if last_event_id is None or not _EVENT_ID.fullmatch(last_event_id):
+        return None
+    return int(last_event_id)
 
 
 def _reset(reason: str) -> bytes:
@@ -48,7 +70,8 @@ async def _stream(svc: ServiceState, resume_from: str | None) -> AsyncIterator[b
         PUBLIC_TYPES | {EventType.RESET, EventType.KEEPALIVE}, maxsize=svc.settings.subscriber_queue
     )
     # Subscribing and reading the buffer happen with no await in between: no gap, no repeat.
-    missed = svc.bus.since(int(resume_from)) if resume_from and resume_from.isdigit() else None
+    resume_at = _resume_point(resume_from)
+    missed = svc.bus.since(resume_at) if resume_at is not None else None
     with subscription:
         if missed is not None:
             for event in missed:
@@ -61,7 +84,8 @@ async def _stream(svc: ServiceState, resume_from: str | None) -> AsyncIterator[b
             if event.type is EventType.KEEPALIVE:
                 yield KEEPALIVE_COMMENT
             elif event.type is EventType.RESET:
-                yield _reset("you fell behind the event stream") + _snapshot(svc)
+                yield _reset("you fell behind the event stream")
+                yield _snapshot(svc)
             else:
                 yield _encode(event)
 

@@ -1,0 +1,73 @@
+"""uvicorn's HTTP/1.1 protocol with a deadline for the request head (uvicorn has none).
+
+Without one, a client that opens a connection and sends half a request head, or nothing,
+holds a file descriptor for as long as it likes: a few thousand of them starve everyone
+else (slowloris). Here the head must be complete within `header_timeout` seconds of the
+connection opening, or of the first byte of a later request on a kept-alive connection;
+otherwise the connection is closed. Once the head is in, the timer is off: a long request
+(an SSE stream, a big upload) is never cut by it. Idle kept-alive connections are closed
+by uvicorn's own `timeout_keep_alive`.
+"""
+
+import asyncio
+import logging
+from typing import Any
+
+from uvicorn.config import Config
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.server import ServerState
+
+log = logging.getLogger("regwatch.http")
+
+
+class ServerConfig(Config):
+    """uvicorn's config plus the request-head deadline the protocol reads."""
+
+    def __init__(self, app: Any, *, header_timeout: float, **kwargs: Any) -> None:
+        super().__init__(app, http=HeaderTimeoutProtocol, **kwargs)
+        self.header_timeout = header_timeout
+
+
+class HeaderTimeoutProtocol(HttpToolsProtocol):
+    def __init__(
+        self,
+        config: Config,
+        server_state: ServerState,
+        app_state: dict[str, Any],
+        _loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        super().__init__(config, server_state, app_state, _loop)
+        assert isinstance(config, ServerConfig)
+        self._header_timeout = config.header_timeout
+        self._head_deadline: asyncio.TimerHandle | None = None
+
+    def _start_head_deadline(self) -> None:
+        if self._head_deadline is None:
+            self._head_deadline = self.loop.call_later(self._header_timeout, self._head_too_slow)
+
+    def _stop_head_deadline(self) -> None:
+        if self._head_deadline is not None:
+            self._head_deadline.cancel()
+            self._head_deadline = None
+
+    def _head_too_slow(self) -> None:
+        self._head_deadline = None
+        if not self.transport.is_closing():
+            log.debug("closing %s: no complete request head in %gs", self.client, self._header_timeout)
+            self.transport.close()
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._start_head_deadline()
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._start_head_deadline()
+
+    def on_headers_complete(self) -> None:
+        self._stop_head_deadline()
+        super().on_headers_complete()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._stop_head_deadline()
+        super().connection_lost(exc)
