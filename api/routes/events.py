@@ -37,7 +37,8 @@ def _encode(event: Event) -> bytes:
     return format_sse_event(data_str=data, event=event.type, id=str(event.id))
 
 
-def _snapshot(svc: ServiceState) -> bytes:
+def snapshot_bytes(svc: ServiceState) -> bytes:
+    """The snapshot event as it is sent, one shared object per bus state."""
     return _snapshot_at(svc, svc.bus.last_id)
 
 
@@ -79,13 +80,13 @@ async def _stream(svc: ServiceState, resume_from: str | None) -> AsyncIterator[b
         else:
             if resume_from:
                 yield _reset("the events after your Last-Event-ID are no longer available")
-            yield _snapshot(svc)
+            yield snapshot_bytes(svc)
         async for event in subscription:
             if event.type is EventType.KEEPALIVE:
                 yield KEEPALIVE_COMMENT
             elif event.type is EventType.RESET:
                 yield _reset("you fell behind the event stream")
-                yield _snapshot(svc)
+                yield snapshot_bytes(svc)
             else:
                 yield _encode(event)
 

@@ -65,6 +65,20 @@ class ServiceProcess:
             raise TimeoutError("no matching log line:\n" + self.log_text())
         return found
 
+    @property
+    def pid(self) -> int:
+        assert self._process is not None
+        return self._process.pid
+
+    def send_signal(self, sig: int) -> None:
+        assert self._process is not None
+        self._process.send_signal(sig)
+
+    def wait(self, timeout: float) -> int:
+        """The exit code, once the process has ended (TimeoutExpired if it does not)."""
+        assert self._process is not None
+        return self._process.wait(timeout)
+
     def stop(self) -> None:
         if self._process is None or self._process.poll() is not None:
             return
