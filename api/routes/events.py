@@ -9,14 +9,16 @@ The stream is handed to `EventSourceResponse` as ready bytes: each event is enco
 (`format_sse_event`) however many clients receive it, and a delivery is one hop from the
 client's queue to its socket. With a thousand clients that is what keeps fan-out fast.
 The snapshot too is encoded once per bus state and shared: with 10,000 versions it is
-megabytes, and a thousand clients that have not read it yet hold one copy, not a thousand.
+megabytes. It is sent in slices of that one object, so a client that does not read is
+paused by the transport's flow control after a slice or two, instead of each unread stream
+buffering its own copy of the whole document.
 
 When the service stops, the bus closes and every stream ends at once.
 """
 
 import json
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from functools import lru_cache
 from typing import Annotated
 
@@ -37,6 +39,9 @@ def _encode(event: Event) -> bytes:
     return format_sse_event(data_str=data, event=event.type, id=str(event.id))
 
 
+SNAPSHOT_SLICE = 64 * 1024  # uvicorn pauses a stream once 64 KiB wait in its transport
+
+
 def snapshot_bytes(svc: ServiceState) -> bytes:
     """The snapshot event as it is sent, one shared object per bus state."""
     return _snapshot_at(svc, svc.bus.last_id)
@@ -48,6 +53,11 @@ def snapshot_bytes(svc: ServiceState) -> bytes:
 def _snapshot_at(svc: ServiceState, last_id: int) -> bytes:
     data = json.dumps({"type": "snapshot", **models_view(svc)}, default=str)
     return format_sse_event(data_str=data, event="snapshot", id=str(last_id))
+
+
+def _slices(data: bytes) -> Iterator[memoryview]:
+    view = memoryview(data)  # slicing a view copies nothing
+    return (view[start : start + SNAPSHOT_SLICE] for start in range(0, len(view), SNAPSHOT_SLICE))
 
 
 # ASCII digits only (`str.isdigit` also accepts "²"), and few enough to be an id we issue.
@@ -66,7 +76,7 @@ def _reset(reason: str) -> bytes:
     )
 
 
-async def _stream(svc: ServiceState, resume_from: str | None) -> AsyncIterator[bytes]:
+async def _stream(svc: ServiceState, resume_from: str | None) -> AsyncIterator[bytes | memoryview]:
     subscription = svc.bus.subscribe(
         PUBLIC_TYPES | {EventType.RESET, EventType.KEEPALIVE}, maxsize=svc.settings.subscriber_queue
     )
@@ -80,13 +90,15 @@ async def _stream(svc: ServiceState, resume_from: str | None) -> AsyncIterator[b
         else:
             if resume_from:
                 yield _reset("the events after your Last-Event-ID are no longer available")
-            yield snapshot_bytes(svc)
+            for piece in _slices(snapshot_bytes(svc)):
+                yield piece
         async for event in subscription:
             if event.type is EventType.KEEPALIVE:
                 yield KEEPALIVE_COMMENT
             elif event.type is EventType.RESET:
                 yield _reset("you fell behind the event stream")
-                yield snapshot_bytes(svc)
+                for piece in _slices(snapshot_bytes(svc)):
+                    yield piece
             else:
                 yield _encode(event)
 
