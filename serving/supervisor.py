@@ -63,7 +63,7 @@ class TaskHealth:
     state: TaskState = TaskState.RUNNING
     failures: int = 0
     last_error: str | None = None
-    _recent: deque[float] = field(default_factory=deque, repr=False)
+    failure_times: deque[float] = field(default_factory=deque, repr=False)  # within the window
 
 
 class Supervisor:
@@ -100,10 +100,14 @@ class Supervisor:
     async def started(self, name: str, ready: Flag) -> None:
         """Wait for a task's own readiness signal; raise `TaskFailed` if the task is given
         up on first, so start-up fails loudly instead of hanging."""
+        waiters = self._waiting.setdefault(name, [])
         with anyio.CancelScope() as waiting:
-            self._waiting.setdefault(name, []).append(waiting)
-            if self._tasks[name].state is not TaskState.FAILED:
-                await ready.wait()
+            waiters.append(waiting)
+            try:
+                if self._tasks[name].state is not TaskState.FAILED:
+                    await ready.wait()
+            finally:
+                waiters.remove(waiting)
         if not ready.is_set():
             raise TaskFailed(f"task {name} failed before it was ready: {self._tasks[name].last_error}")
 
@@ -136,13 +140,13 @@ class Supervisor:
     def _report(self, health: TaskHealth, error: Exception, delay: float) -> bool:
         """Log, count and publish one failure; True when the task is given up on."""
         now = time.monotonic()
-        recent = health._recent
+        recent = health.failure_times
         recent.append(now)
         while recent and recent[0] < now - self.policy.window:
             recent.popleft()
         gave_up = len(recent) >= self.policy.max_failures
         health.failures += 1
-        health.last_error = f"{type(error).__name__}: {error}"
+        health.last_error = describe(error)
         health.state = TaskState.FAILED if gave_up else TaskState.RESTARTING
         outcome = "giving up: /healthz fails from now on" if gave_up else f"restarting in {delay:.2f}s"
         log.error(
@@ -163,6 +167,14 @@ class Supervisor:
             restart_in=None if gave_up else round(delay, 3),
         )
         if gave_up:
-            for waiting in self._waiting.pop(health.name, []):
+            for waiting in self._waiting.get(health.name, []):
                 waiting.cancel()
         return gave_up
+
+
+def describe(error: BaseException) -> str:
+    """`Type: message`, looking through task-group wrappers around a single exception
+    (a task with its own task group raises an ExceptionGroup), so /healthz names the cause."""
+    while isinstance(error, BaseExceptionGroup) and len(error.exceptions) == 1:
+        error = error.exceptions[0]
+    return f"{type(error).__name__}: {error}"

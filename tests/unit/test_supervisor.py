@@ -151,3 +151,20 @@ async def test_started_waits_for_ready_or_fails_when_the_task_is_given_up():
             with pytest.raises(TaskFailed, match="bad failed before it was ready: FileExistsError"):
                 await supervisor.started("bad", anyio.Event())
             supervisor.stop()
+
+
+async def test_the_cause_is_named_through_a_task_group_wrapper():
+    bus = EventBus()
+
+    async def nested() -> None:
+        async with anyio.create_task_group() as inner:
+            inner.start_soon(anyio.sleep_forever)
+            raise KeyError("the real cause")
+
+    with bus.subscribe({EventType.TASK_FAILED}) as failures, anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            supervisor = Supervisor(tg, bus, FAST)
+            supervisor.start("nested", nested)
+            event = await failures.get()
+            supervisor.stop()
+    assert event.data["error"] == "KeyError: 'the real cause'"
