@@ -29,6 +29,9 @@ class ServerConfig(Config):
 
 
 class HeaderTimeoutProtocol(HttpToolsProtocol):
+    """Per request only a timestamp is set and cleared (the hot path stays as fast as
+    uvicorn's own); one timer per connection checks it every `header_timeout` seconds."""
+
     def __init__(
         self,
         config: Config,
@@ -39,35 +42,36 @@ class HeaderTimeoutProtocol(HttpToolsProtocol):
         super().__init__(config, server_state, app_state, _loop)
         assert isinstance(config, ServerConfig)
         self._header_timeout = config.header_timeout
-        self._head_deadline: asyncio.TimerHandle | None = None
-
-    def _start_head_deadline(self) -> None:
-        if self._head_deadline is None:
-            self._head_deadline = self.loop.call_later(self._header_timeout, self._head_too_slow)
-
-    def _stop_head_deadline(self) -> None:
-        if self._head_deadline is not None:
-            self._head_deadline.cancel()
-            self._head_deadline = None
-
-    def _head_too_slow(self) -> None:
-        self._head_deadline = None
-        if not self.transport.is_closing():
-            log.debug("closing %s: no complete request head in %gs", self.client, self._header_timeout)
-            self.transport.close()
+        self._head_since: float | None = None  # when the request head now arriving began
+        self._head_check: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        self._start_head_deadline()
+        self._head_since = self.loop.time()
+        self._check_head_in(self._header_timeout)
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        self._start_head_deadline()
+        self._head_since = self.loop.time()
 
     def on_headers_complete(self) -> None:
-        self._stop_head_deadline()
+        self._head_since = None
         super().on_headers_complete()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._stop_head_deadline()
+        if self._head_check is not None:
+            self._head_check.cancel()
         super().connection_lost(exc)
+
+    def _check_head_in(self, seconds: float) -> None:
+        self._head_check = self.loop.call_later(seconds, self._check_head)
+
+    def _check_head(self) -> None:
+        if self.transport.is_closing():
+            return
+        waited = self.loop.time() - self._head_since if self._head_since is not None else 0.0
+        if waited >= self._header_timeout:
+            log.debug("closing %s: no complete request head in %gs", self.client, self._header_timeout)
+            self.transport.close()
+        else:
+            self._check_head_in(self._header_timeout - waited)
