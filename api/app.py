@@ -2,6 +2,9 @@
 
 watcher --hints--> bus --> RegistrySync --version events--> bus --> LiveModel --> bus
                                (index)                              (swap)      \\--> SSE
+
+Every background task runs under the `Supervisor`: a failure is reported and restarted,
+never allowed to take the others (or the lifespan) down with it.
 """
 
 import asyncio
@@ -9,6 +12,7 @@ import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 
 import anyio
 import sklearn
@@ -16,7 +20,7 @@ from fastapi import FastAPI
 
 from regwatch.events import EventBus, EventType
 from regwatch.registry import ModelRegistry, is_ignored_name
-from regwatch.serving import Batcher, LiveModel, RegistrySync
+from regwatch.serving import Batcher, LiveModel, RegistrySync, RestartPolicy, Supervisor
 from regwatch.watcher import FolderWatcher
 
 from .body_limit import BodyLimitMiddleware
@@ -25,6 +29,7 @@ from .metrics import Metrics, RequestMetricsMiddleware
 from .request_id import RequestIdMiddleware
 from .routes import dashboard, events, health, models, predict
 from .routes import metrics as metrics_route
+from .service_metrics import ServiceCollector
 from .settings import Settings
 from .state import ServiceState
 
@@ -36,6 +41,15 @@ async def _keepalive_ticks(bus: EventBus, every: float) -> None:
     while True:
         await anyio.sleep(every)
         bus.publish(EventType.KEEPALIVE)
+
+
+def _restart_policy(settings: Settings) -> RestartPolicy:
+    return RestartPolicy(
+        backoff=settings.task_restart_backoff_seconds,
+        max_backoff=settings.task_restart_max_backoff_seconds,
+        max_failures=settings.task_max_failures,
+        window=settings.task_failure_window_seconds,
+    )
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -79,30 +93,37 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             inline_rows=settings.inline_rows,
             observe=metrics.batch_rows.observe,
         )
-        svc = app.state.service = ServiceState(settings, registry, bus, live, metrics, batcher)
-        metrics.add_live_gauges(svc, watcher, sync)
         async with anyio.create_task_group() as tasks:
-            tasks.start_soon(metrics.follow, bus)
-            tasks.start_soon(sync.run)  # subscribed before the watcher starts: no hint lost
-            tasks.start_soon(watcher.run)
-            await watcher.started.wait()
-            await sync.initial_scan()
-            tasks.start_soon(live.run)
-            tasks.start_soon(_keepalive_ticks, bus, settings.sse_keepalive_seconds)
-            log.info(
-                "watching %s (%s); %d versions, latest %s",
-                registry.versions_dir,
-                "polling" if settings.poll else "inotify",
-                len(registry.index),
-                registry.get_latest_version(),
+            supervisor = Supervisor(tasks, bus, _restart_policy(settings))
+            svc = app.state.service = ServiceState(
+                settings, registry, bus, live, sync, watcher, supervisor, metrics, batcher
             )
-            # What start-up built (modules, the app) lives as long as the service: keep it out
-            # of the cyclic GC's full collections, which otherwise scan all of it (~90 ms here)
-            # and, with batching keeping many requests in flight, come often enough to be the p99.
-            gc.freeze()
-            yield
-            gc.unfreeze()
-            tasks.cancel_scope.cancel()
+            metrics.registry.register(ServiceCollector(svc))
+            try:
+                supervisor.start("metrics", partial(metrics.follow, bus))
+                supervisor.start("sync", sync.run)  # subscribed before the watcher starts: no hint lost
+                supervisor.start("watcher", watcher.run)
+                await supervisor.started("watcher", watcher.started)
+                await sync.initial_scan()
+                supervisor.start("live", live.run)
+                keepalive = partial(_keepalive_ticks, bus, settings.sse_keepalive_seconds)
+                supervisor.start("keepalive", keepalive)
+                log.info(
+                    "watching %s (%s); %d versions, latest %s",
+                    registry.versions_dir,
+                    "polling" if settings.poll else "inotify",
+                    len(registry.index),
+                    registry.get_latest_version(),
+                )
+                # What start-up built (modules, the app) lives as long as the service: keep it
+                # out of the cyclic GC's full collections, which otherwise scan all of it (~90 ms
+                # here) and, with batching keeping many requests in flight, come often enough to
+                # be the p99.
+                gc.freeze()
+                yield
+            finally:
+                gc.unfreeze()
+                svc.begin_shutdown()
 
     app = FastAPI(
         title="regwatch",

@@ -1,15 +1,29 @@
-"""One JSON error shape for every failure: `{"error": message, "request_id": id, ...}`."""
+"""One JSON error shape for every failure: `{"error": message, "request_id": id, ...}`.
+
+Domain errors of the registry and the serving core are mapped to status codes here, in one
+place; routes just let them propagate.
+"""
 
 import logging
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 from starlette.types import Scope
 
+from regwatch.registry import VersionNotFound
+from regwatch.serving import LoadError, NoModelServing
+
 log = logging.getLogger("regwatch.api")
+
+# exception type -> (status, message prefix, extra headers)
+DOMAIN_ERRORS: dict[type[Exception], tuple[int, str, dict[str, str]]] = {
+    VersionNotFound: (404, "", {}),
+    LoadError: (409, "the version cannot be served: ", {}),
+    NoModelServing: (503, "", {"Retry-After": "1"}),
+}
 
 
 def error_json(scope: Scope, status: int, message: str, **extra: Any) -> JSONResponse:
@@ -27,7 +41,9 @@ def _describe(error: dict[str, Any]) -> str:
     return f"{where or 'body'}: {error.get('msg', 'invalid')}"
 
 
-async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+# Starlette types every handler as taking `Exception`; each narrows to what it is registered for.
+async def _validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
     errors = exc.errors()
     shown = "; ".join(_describe(e) for e in errors[:5])
     if len(errors) > 5:
@@ -36,15 +52,22 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> JS
     return error_response(request, 422, shown, details=details)
 
 
-async def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
     message = exc.detail if isinstance(exc.detail, str) else "request failed"
     response = error_response(request, exc.status_code, message)
-    for key, value in (exc.headers or {}).items():
-        response.headers[key] = value
+    response.headers.update(exc.headers or {})
     return response
 
 
-async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+async def _domain_error(request: Request, exc: Exception) -> Response:
+    status, prefix, headers = next(answer for kind, answer in DOMAIN_ERRORS.items() if isinstance(exc, kind))
+    response = error_response(request, status, f"{prefix}{exc}")
+    response.headers.update(headers)
+    return response
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return error_response(request, 500, "internal error")
 
@@ -52,4 +75,6 @@ async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
+    for kind in DOMAIN_ERRORS:
+        app.add_exception_handler(kind, _domain_error)
     app.add_exception_handler(Exception, _unexpected_error)

@@ -1,10 +1,18 @@
-"""Logging set-up: every line carries the request id of the request it is about."""
+"""Logging set-up: every line carries the request id of the request it is about.
 
-import json
+Text lines for people, or (`--log-json`) one JSON object per line for log shippers,
+written by python-json-logger.
+"""
+
 import logging
 import sys
 
+from pythonjsonlogger.core import RESERVED_ATTRS
+from pythonjsonlogger.json import JsonFormatter
+
 from .request_id import request_id_var
+
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
 
 
 class RequestIdFilter(logging.Filter):
@@ -13,30 +21,20 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
-class JsonFormatter(logging.Formatter):
-    """One JSON object per line, for log shippers."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        entry = {
-            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "request_id": getattr(record, "request_id", "-"),
-            "message": record.getMessage(),
-        }
-        if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry)
+def json_formatter() -> logging.Formatter:
+    return JsonFormatter(
+        ["asctime", "levelname", "name", "request_id", "message"],
+        datefmt="%Y-%m-%dT%H:%M:%S",
+        rename_fields={"asctime": "time", "levelname": "level", "name": "logger", "exc_info": "exception"},
+        # uvicorn adds a terminal-coloured copy of some messages: not for shippers
+        reserved_attrs=[*RESERVED_ATTRS, "color_message"],
+    )
 
 
 def configure_logging(level: str = "info", as_json: bool = False) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(RequestIdFilter())
-    handler.setFormatter(
-        JsonFormatter()
-        if as_json
-        else logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s")
-    )
+    handler.setFormatter(json_formatter() if as_json else logging.Formatter(TEXT_FORMAT))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -1,28 +1,17 @@
 """Prometheus metrics, kept in a registry of the app's own (so two apps never share one).
 
 Request metrics come from a pure ASGI middleware; model metrics from the bus (the same
-events SSE clients see); gauges are read from the live objects at scrape time.
+events SSE clients see); values read from the live objects at scrape time are collected by
+`service_metrics.ServiceCollector`.
 """
 
-from __future__ import annotations
-
 import time
-from collections.abc import Iterator
 from functools import lru_cache
-from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily, Metric
-from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from regwatch.events import PUBLIC_TYPES, EventBus, EventType
-
-if TYPE_CHECKING:
-    from regwatch.serving import RegistrySync
-    from regwatch.watcher import FolderWatcher
-
-    from .state import ServiceState
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
@@ -77,39 +66,6 @@ class Metrics:
                     self.load_seconds.observe(event.data.get("load_ms", 0) / 1000)
                 elif event.type is EventType.MODEL_LOAD_FAILED:
                     self.load_failures.inc()
-
-    def add_live_gauges(self, svc: ServiceState, watcher: FolderWatcher, sync: RegistrySync) -> None:
-        self.registry.register(_LiveCollector(svc, watcher, sync))
-
-
-class _LiveCollector(Collector):
-    """Values that are read, not counted: what serves, how many versions, SSE clients."""
-
-    def __init__(self, svc: ServiceState, watcher: FolderWatcher, sync: RegistrySync) -> None:
-        self.svc = svc
-        self.watcher = watcher
-        self.sync = sync
-
-    def collect(self) -> Iterator[Metric]:
-        serving = self.svc.live.serving
-        info = InfoMetricFamily("regwatch_serving", "The model version serving /predict")
-        info.add_metric([], {"version": serving.version if serving else ""})
-        yield info
-        gauges = {
-            "regwatch_versions": ("Complete versions in the index", len(self.svc.registry.index)),
-            "regwatch_event_subscribers": (
-                "Subscribers on the event bus (SSE clients and internal)",
-                self.svc.bus.subscriber_count,
-            ),
-            "regwatch_watcher_events": (
-                "Raw file-system events seen by the watcher",
-                self.watcher.raw_events,
-            ),
-            "regwatch_watcher_restarts": ("Times the file watcher was restarted", self.watcher.restarts),
-            "regwatch_rescans": ("Full registry rescans run after start-up", self.sync.rescans),
-        }
-        for name, (help_text, value) in gauges.items():
-            yield GaugeMetricFamily(name, help_text, value=value)
 
 
 class RequestMetricsMiddleware:

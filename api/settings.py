@@ -42,6 +42,24 @@ class Settings(BaseSettings):
     event_buffer: int = Field(1024, ge=1, description="events kept for Last-Event-ID replay")
     subscriber_queue: int = Field(256, ge=1, description="events queued per SSE client before it is reset")
     sse_keepalive_seconds: float = Field(15.0, gt=0, description="keep-alive comment interval on /events")
+    header_timeout_seconds: float = Field(
+        10.0, gt=0, description="close a connection whose request head has not arrived in this time"
+    )
+    shutdown_grace_seconds: int = Field(
+        5, ge=0, description="on stop, requests in flight get this long to finish"
+    )
+    task_restart_backoff_seconds: float = Field(
+        0.5, gt=0, description="first pause before a failed background task restarts (doubles)"
+    )
+    task_restart_max_backoff_seconds: float = Field(
+        30.0, gt=0, description="longest pause between restarts of a failed background task"
+    )
+    task_max_failures: int = Field(
+        5, ge=1, description="failures within the window after which a task is given up (/healthz 503)"
+    )
+    task_failure_window_seconds: float = Field(
+        300.0, gt=0, description="the window task_max_failures is counted in"
+    )
     log_level: str = "info"
     log_json: bool = Field(False, description="one JSON object per log line")
     access_log: bool = Field(

@@ -6,20 +6,31 @@ from fastapi import Request
 
 from regwatch.events import EventBus
 from regwatch.registry import ModelRegistry
-from regwatch.serving import Batcher, LiveModel
+from regwatch.serving import Batcher, LiveModel, RegistrySync, Supervisor
+from regwatch.watcher import FolderWatcher
 
 from .metrics import Metrics
 from .settings import Settings
 
 
-@dataclass
+# eq=False: one service is one identity (hashable, so per-service caches can key on it).
+@dataclass(eq=False)
 class ServiceState:
     settings: Settings
     registry: ModelRegistry
     bus: EventBus
     live: LiveModel
+    sync: RegistrySync
+    watcher: FolderWatcher
+    supervisor: Supervisor
     metrics: Metrics
     batcher: Batcher
+
+    def begin_shutdown(self) -> None:
+        """The service is stopping: background tasks end, and so does every event stream
+        (at once, not at the server's graceful-shutdown timeout); requests in flight finish."""
+        self.supervisor.stop()  # first, so tasks ending on the closed bus are not failures
+        self.bus.close()
 
 
 async def service(request: Request) -> ServiceState:

@@ -57,30 +57,20 @@ def serve(
     log_level: Annotated[str | None, typer.Option(help="[env: REGWATCH_LOG_LEVEL] default info")] = None,
 ) -> None:
     """Run the API with the watcher. Every other setting: a REGWATCH_* variable (see README)."""
-    import uvicorn
+    from regwatch.api.server import serve as run_server
 
-    from regwatch.api.app import create_app
-    from regwatch.api.logs import configure_logging
-
-    settings = _settings(
-        registry=registry,
-        host=host,
-        port=port,
-        poll=poll,
-        include_prereleases=include_prereleases,
-        reconcile_interval=reconcile_interval,
-        settle_ms=settle_ms,
-        log_json=log_json,
-        log_level=log_level,
-    )
-    configure_logging(settings.log_level, settings.log_json)
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_config=None,
-        access_log=settings.access_log,
-        timeout_graceful_shutdown=5,
+    run_server(
+        _settings(
+            registry=registry,
+            host=host,
+            port=port,
+            poll=poll,
+            include_prereleases=include_prereleases,
+            reconcile_interval=reconcile_interval,
+            settle_ms=settle_ms,
+            log_json=log_json,
+            log_level=log_level,
+        )
     )
 
 
@@ -183,9 +173,9 @@ def events(
     ] = "/events",
 ) -> None:
     """Follow the live event stream; reconnects (with Last-Event-ID) until interrupted."""
-    from .sse_client import describe, follow
+    from .sse_client import StreamEvent, describe, follow
 
-    def show(event) -> None:
+    def show(event: StreamEvent) -> None:
         line = (
             json.dumps({"event": event.event, "id": event.id, **event.data}) if as_json else describe(event)
         )

@@ -1,8 +1,8 @@
 """Following a regwatch event stream from outside: the `regwatch events` client.
 
-`SseParser` turns `text/event-stream` lines into events; `follow` keeps a stream open,
-reconnecting with `Last-Event-ID` (so nothing in the replay buffer is missed) whenever
-the server restarts or the connection drops.
+httpx-sse parses `text/event-stream` (multi-line `data:` joined, comments skipped);
+`follow` keeps a stream open, reconnecting with `Last-Event-ID` (so nothing in the replay
+buffer is missed) whenever the server restarts or the connection drops.
 """
 
 import json
@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from httpx_sse import ServerSentEvent, connect_sse
 
 
 @dataclass(frozen=True)
@@ -21,39 +22,25 @@ class StreamEvent:
     data: dict[str, Any]
 
 
-class SseParser:
-    """Feed it lines one at a time; it returns an event whenever a blank line ends one."""
-
-    def __init__(self) -> None:
-        self._fields: dict[str, str] = {}
-
-    def feed(self, line: str) -> StreamEvent | None:
-        if line.startswith(":"):
-            return None
-        if line:
-            key, _, value = line.partition(":")
-            self._fields[key] = value[1:] if value.startswith(" ") else value
-            return None
-        fields, self._fields = self._fields, {}
-        if "data" not in fields:
-            return None
-        event_id = fields.get("id")
-        return StreamEvent(
-            fields.get("event", "message"),
-            int(event_id) if event_id and event_id.isdigit() else None,
-            json.loads(fields["data"]),
-        )
+def parse_event(sse: ServerSentEvent) -> StreamEvent | None:
+    """A regwatch event from one SSE message (None for a message without data)."""
+    if not sse.data:
+        return None
+    event_id = int(sse.id) if sse.id.isascii() and sse.id.isdecimal() else None
+    return StreamEvent(sse.event, event_id, json.loads(sse.data))
 
 
 def stream_events(url: str, last_event_id: int | None = None, timeout: float = 60.0) -> Iterator[StreamEvent]:
     """One connection's events; returns when the server ends the stream."""
     headers = {"Last-Event-ID": str(last_event_id)} if last_event_id is not None else {}
-    parser = SseParser()
     # The read timeout outlasts the server's keep-alive comments, so a dead link is noticed.
-    with httpx.stream("GET", url, headers=headers, timeout=httpx.Timeout(5.0, read=timeout)) as response:
-        response.raise_for_status()
-        for line in response.iter_lines():
-            if (event := parser.feed(line)) is not None:
+    with (
+        httpx.Client(timeout=httpx.Timeout(5.0, read=timeout)) as client,
+        connect_sse(client, "GET", url, headers=headers) as source,
+    ):
+        source.response.raise_for_status()
+        for sse in source.iter_sse():
+            if (event := parse_event(sse)) is not None:
                 yield event
 
 
@@ -74,7 +61,7 @@ def follow(
                 if event.id is not None:
                     last_id = event.id
                 on_event(event)
-        except (httpx.HTTPError, ValueError) as exc:
+        except (httpx.HTTPError, ValueError) as exc:  # httpx-sse's SSEError is an HTTPError
             error = exc
         on_disconnect(error, backoff)
         time.sleep(backoff)

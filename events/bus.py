@@ -8,6 +8,10 @@ Publishing never waits: each subscriber has a bounded queue, and a subscriber th
 behind so far that its queue fills is *lagged*: its backlog is dropped and it receives a
 single `reset` event, after which it must re-read the state. A slow SSE client therefore
 costs the bus nothing and never delays anybody else.
+
+Closing the bus (the service is stopping) ends every subscription: a consumer reads what
+was already queued and its `async for` then stops, so an SSE stream ends at once instead
+of holding the server's graceful shutdown open.
 """
 
 import asyncio
@@ -19,36 +23,57 @@ from typing import Any
 from .types import Event, EventType
 
 
+class BusClosed(Exception):
+    """The bus was closed: this subscription will never get another event."""
+
+
 class Subscription:
-    """One subscriber's bounded queue. Iterate it with `async for`."""
+    """One subscriber's bounded queue. Iterate it with `async for` (ends when the bus closes)."""
 
     def __init__(self, bus: "EventBus", types: Collection[EventType] | None, maxsize: int) -> None:
         self._bus = bus
         self._types = frozenset(types) if types is not None else None
-        self._queue: asyncio.Queue[Event] = asyncio.Queue(maxsize)
+        self._maxsize = maxsize
+        # Unbounded underneath: `offer` enforces `maxsize`, so the end marker always fits.
+        self._queue: asyncio.Queue[Event | None] = asyncio.Queue()
+        self._ended = False
         self.lagged = 0
 
     def wants(self, event: Event) -> bool:
         return self._types is None or event.type in self._types
 
     def offer(self, event: Event) -> None:
-        try:
-            self._queue.put_nowait(event)
-        except asyncio.QueueFull:
+        if self._queue.qsize() >= self._maxsize:
             self.lagged += 1
             while not self._queue.empty():
                 self._queue.get_nowait()
-            self._queue.put_nowait(Event(event.id, EventType.RESET, data={"reason": "subscriber lagged"}))
+            event = Event(event.id, EventType.RESET, data={"reason": "subscriber lagged"})
+        self._queue.put_nowait(event)
 
     async def get(self) -> Event:
-        return await self._queue.get()
+        """The next event; raises `BusClosed` once the bus is closed and the queue is drained."""
+        event = await self._queue.get()
+        if event is None:
+            self._queue.put_nowait(None)  # stays ended for every later read
+            raise BusClosed("the event bus is closed")
+        return event
 
     def pending(self) -> int:
         return self._queue.qsize()
 
     async def __aiter__(self) -> AsyncIterator[Event]:
-        while True:
-            yield await self._queue.get()
+        try:
+            while True:
+                yield await self.get()
+        except BusClosed:
+            return
+
+    def end(self) -> None:
+        """Unsubscribe; readers get what is queued, then the end."""
+        self.close()
+        if not self._ended:
+            self._ended = True
+            self._queue.put_nowait(None)
 
     def close(self) -> None:
         self._bus._subscribers.discard(self)
@@ -68,6 +93,7 @@ class EventBus:
         self._subscribers: set[Subscription] = set()
         self._queue_size = queue_size
         self._loop: asyncio.AbstractEventLoop | None = None
+        self.closed = False
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
         """Remember the loop that owns the bus, for `publish_threadsafe`."""
@@ -104,8 +130,18 @@ class EventBus:
         self, types: Collection[EventType] | None = None, maxsize: int | None = None
     ) -> Subscription:
         subscription = Subscription(self, types, maxsize or self._queue_size)
-        self._subscribers.add(subscription)
+        if self.closed:
+            subscription.end()
+        else:
+            self._subscribers.add(subscription)
         return subscription
+
+    def close(self) -> None:
+        """End every subscription, now and to come. Publishing still works (into the
+        replay buffer), so work that is finishing never fails for a closed bus."""
+        self.closed = True
+        for subscription in list(self._subscribers):
+            subscription.end()
 
     def since(self, last_id: int) -> list[Event] | None:
         """Public events after `last_id`, or None when the caller must reset instead.

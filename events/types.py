@@ -20,6 +20,8 @@ class EventType(StrEnum):
     LATEST_CHANGED = "latest_changed"
     MODEL_LOADED = "model_loaded"
     MODEL_LOAD_FAILED = "model_load_failed"
+    # a background task raised (or gave up after repeated failures): see `task`, `error`
+    TASK_FAILED = "task_failed"
     # internal: the folder of `version` may have changed
     VERSION_CHANGED = "version_changed"
     # internal: events may have been missed, rescan all
@@ -39,6 +41,7 @@ PUBLIC_TYPES = frozenset(
         EventType.LATEST_CHANGED,
         EventType.MODEL_LOADED,
         EventType.MODEL_LOAD_FAILED,
+        EventType.TASK_FAILED,
     }
 )
 

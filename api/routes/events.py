@@ -8,10 +8,17 @@ tick on the bus sends every stream a keep-alive comment while idle.
 The stream is handed to `EventSourceResponse` as ready bytes: each event is encoded once
 (`format_sse_event`) however many clients receive it, and a delivery is one hop from the
 client's queue to its socket. With a thousand clients that is what keeps fan-out fast.
+The snapshot too is encoded once per bus state and shared: with 10,000 versions it is
+megabytes. It is sent in slices of that one object, so a client that does not read is
+paused by the transport's flow control after a slice or two, instead of each unread stream
+buffering its own copy of the whole document.
+
+When the service stops, the bus closes and every stream ends at once.
 """
 
 import json
-from collections.abc import AsyncIterator
+import re
+from collections.abc import AsyncIterator, Iterator
 from functools import lru_cache
 from typing import Annotated
 
@@ -32,9 +39,35 @@ def _encode(event: Event) -> bytes:
     return format_sse_event(data_str=data, event=event.type, id=str(event.id))
 
 
-def _snapshot(svc: ServiceState) -> bytes:
+SNAPSHOT_SLICE = 64 * 1024  # uvicorn pauses a stream once 64 KiB wait in its transport
+
+
+def snapshot_bytes(svc: ServiceState) -> bytes:
+    """The snapshot event as it is sent, one shared object per bus state."""
+    return _snapshot_at(svc, svc.bus.last_id)
+
+
+# Every change to what the snapshot shows is published on the bus, so the last event id
+# names the state: one encoding per id, shared by every stream that asks at that id.
+@lru_cache(maxsize=2)
+def _snapshot_at(svc: ServiceState, last_id: int) -> bytes:
     data = json.dumps({"type": "snapshot", **models_view(svc)}, default=str)
-    return format_sse_event(data_str=data, event="snapshot", id=str(svc.bus.last_id))
+    return format_sse_event(data_str=data, event="snapshot", id=str(last_id))
+
+
+def _slices(data: bytes) -> Iterator[memoryview]:
+    view = memoryview(data)  # slicing a view copies nothing
+    return (view[start : start + SNAPSHOT_SLICE] for start in range(0, len(view), SNAPSHOT_SLICE))
+
+
+# ASCII digits only (`str.isdigit` also accepts "²"), and few enough to be an id we issue.
+_EVENT_ID = re.compile(r"[0-9]{1,19}")
+
+
+def _resume_point(last_event_id: str | None) -> int | None:
+    if last_event_id is None or not _EVENT_ID.fullmatch(last_event_id):
+        return None
+    return int(last_event_id)
 
 
 def _reset(reason: str) -> bytes:
@@ -43,12 +76,13 @@ def _reset(reason: str) -> bytes:
     )
 
 
-async def _stream(svc: ServiceState, resume_from: str | None) -> AsyncIterator[bytes]:
+async def _stream(svc: ServiceState, resume_from: str | None) -> AsyncIterator[bytes | memoryview]:
     subscription = svc.bus.subscribe(
         PUBLIC_TYPES | {EventType.RESET, EventType.KEEPALIVE}, maxsize=svc.settings.subscriber_queue
     )
     # Subscribing and reading the buffer happen with no await in between: no gap, no repeat.
-    missed = svc.bus.since(int(resume_from)) if resume_from and resume_from.isdigit() else None
+    resume_at = _resume_point(resume_from)
+    missed = svc.bus.since(resume_at) if resume_at is not None else None
     with subscription:
         if missed is not None:
             for event in missed:
@@ -56,12 +90,15 @@ async def _stream(svc: ServiceState, resume_from: str | None) -> AsyncIterator[b
         else:
             if resume_from:
                 yield _reset("the events after your Last-Event-ID are no longer available")
-            yield _snapshot(svc)
+            for piece in _slices(snapshot_bytes(svc)):
+                yield piece
         async for event in subscription:
             if event.type is EventType.KEEPALIVE:
                 yield KEEPALIVE_COMMENT
             elif event.type is EventType.RESET:
-                yield _reset("you fell behind the event stream") + _snapshot(svc)
+                yield _reset("you fell behind the event stream")
+                for piece in _slices(snapshot_bytes(svc)):
+                    yield piece
             else:
                 yield _encode(event)
 

@@ -1,4 +1,9 @@
-"""Liveness and readiness probes."""
+"""Liveness and readiness probes.
+
+Liveness fails (503) only when a background task was given up on after repeated failures:
+the process can no longer follow the registry, and an orchestrator should restart it.
+A task that is between restarts is reported but still counts as alive.
+"""
 
 from typing import Annotated
 
@@ -10,9 +15,16 @@ from ..state import ServiceState, service
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz")
-async def healthz() -> dict[str, str]:
-    return {"status": "ok"}
+@router.get("/healthz", responses={503: {}})
+async def healthz(svc: Annotated[ServiceState, Depends(service)]) -> JSONResponse:
+    tasks = {name: health.state.value for name, health in svc.supervisor.tasks.items()}
+    failed = svc.supervisor.failed()
+    if not failed:
+        return JSONResponse({"status": "ok", "tasks": tasks})
+    reason = "; ".join(
+        f"task {health.name} failed {health.failures} times, last: {health.last_error}" for health in failed
+    )
+    return JSONResponse({"status": "failed", "reason": reason, "tasks": tasks}, status_code=503)
 
 
 @router.get("/readyz", responses={503: {}})

@@ -3,7 +3,7 @@ a version string is only ever looked up in the index."""
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Path
+from fastapi import APIRouter, Depends, Path
 
 from regwatch.registry import VersionNotFound
 
@@ -39,7 +39,7 @@ async def list_models(svc: Annotated[ServiceState, Depends(service)]) -> dict[st
 async def latest_model(svc: Annotated[ServiceState, Depends(service)]) -> dict[str, Any]:
     latest = svc.registry.get_latest_version()
     if latest is None:
-        raise HTTPException(404, "the registry holds no complete version")
+        raise VersionNotFound("the registry holds no complete version")
     return describe(svc, latest)
 
 
@@ -48,7 +48,4 @@ async def one_model(
     version: Annotated[str, Path(max_length=128)],
     svc: Annotated[ServiceState, Depends(service)],
 ) -> dict[str, Any]:
-    try:
-        return describe(svc, svc.registry.resolve(version).name)
-    except VersionNotFound:
-        raise HTTPException(404, f"version {version!r} not found") from None
+    return describe(svc, svc.registry.resolve(version).name)

@@ -3,6 +3,8 @@
 import json
 import subprocess
 import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import joblib
 from support.models import iris_model
@@ -56,3 +58,51 @@ def test_ls_reports_rejected_folders(root):
     (root / "versions" / "_staging").mkdir()
     out = regwatch("ls", "-r", str(root)).stdout
     assert "_staging" in out and "rejected" in out
+
+
+def test_events_joins_multi_line_data_and_resumes_from_the_last_id():
+    """A stream from another SSE server (a proxy may re-wrap `data:`): lines are joined."""
+    resumed_from: list[str | None] = []
+    reconnected = threading.Event()
+
+    class OneEventThenClose(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            resumed_from.append(self.headers.get("Last-Event-ID"))
+            if len(resumed_from) == 2:
+                reconnected.set()
+            self.send_response(200)
+            self.send_header("content-type", "text/event-stream")
+            self.end_headers()
+            self.wfile.write(b'event: model_loaded\nid: 7\ndata: {"version":\ndata:  "1.0.0",\n')
+            self.wfile.write(b'data: "note": "two\\nlines"}\n\n')
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), OneEventThenClose)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    follower = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "regwatch.cli",
+            "events",
+            "--json",
+            "--url",
+            f"http://127.0.0.1:{server.server_port}",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert follower.stdout is not None
+        first = json.loads(follower.stdout.readline())
+        assert first == {"event": "model_loaded", "id": 7, "version": "1.0.0", "note": "two\nlines"}
+        assert reconnected.wait(30)
+        assert resumed_from[:2] == [None, "7"]
+    finally:
+        follower.kill()
+        follower.wait(timeout=5)
+        server.shutdown()
+        server.server_close()

@@ -163,6 +163,15 @@ class ServiceProcess:
             kib = next(line.split()[1] for line in status if line.startswith("VmRSS:"))
         return int(kib) * 1024
 
+    def send_signal(self, sig: int) -> None:
+        assert self._process is not None
+        self._process.send_signal(sig)
+
+    def wait(self, timeout: float) -> int:
+        """The exit code, once the process has ended (TimeoutExpired if it does not)."""
+        assert self._process is not None
+        return self._process.wait(timeout)
+
     def stop(self) -> None:
         """SIGINT to its process group (as Ctrl-C would), SIGKILL if it is still there in 10 s."""
         process = self._process

@@ -4,8 +4,9 @@ from collections.abc import Callable
 
 import anyio
 import httpx
+from httpx_sse import aconnect_sse
 
-from regwatch.cli.sse_client import SseParser, StreamEvent
+from regwatch.cli.sse_client import StreamEvent, parse_event
 
 DEFAULT_TIMEOUT = 15.0
 
@@ -27,24 +28,25 @@ class SseStream:
         if last_event_id is not None:
             self.headers["Last-Event-ID"] = str(last_event_id)
         self.seen: list[SseEvent] = []
-        self._parser = SseParser()
         self._client = httpx.AsyncClient(timeout=httpx.Timeout(5.0, read=None))
 
     async def __aenter__(self) -> "SseStream":
-        self._context = self._client.stream("GET", self.url, headers=self.headers)
-        self.response = await self._context.__aenter__()
+        self._context = aconnect_sse(self._client, "GET", self.url, headers=self.headers)
+        source = await self._context.__aenter__()
+        self.response = source.response
         self.response.raise_for_status()
-        self._lines = self.response.aiter_lines()
+        self._messages = source.aiter_sse()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        await self._messages.aclose()
         await self._context.__aexit__(*exc)
         await self._client.aclose()
 
     async def next(self, timeout: float = DEFAULT_TIMEOUT) -> SseEvent:
         with anyio.fail_after(timeout):
-            async for line in self._lines:
-                if (parsed := self._parser.feed(line)) is not None:
+            async for message in self._messages:
+                if (parsed := parse_event(message)) is not None:
                     event = SseEvent(parsed.event, parsed.id, parsed.data)
                     self.seen.append(event)
                     return event

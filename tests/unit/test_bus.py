@@ -5,7 +5,7 @@ import threading
 
 import pytest
 
-from regwatch.events import EventBus, EventType
+from regwatch.events import BusClosed, EventBus, EventType
 
 
 async def test_ids_increase_and_subscribers_filter_by_type():
@@ -83,3 +83,33 @@ def test_payload_has_type_version_and_utc_timestamp():
     payload = event.payload()
     assert payload["type"] == "model_loaded" and payload["version"] == "1.0.0"
     assert payload["at"].endswith("Z") and payload["load_ms"] == 3.5
+
+
+async def test_closing_ends_every_subscription_after_what_is_queued():
+    bus = EventBus()
+    with bus.subscribe() as sub:
+        bus.publish("version_added", "1.0.0")
+        bus.close()
+        assert [event.version async for event in sub] == ["1.0.0"]
+        with pytest.raises(BusClosed):
+            await sub.get()
+    assert bus.subscriber_count == 0
+
+
+async def test_after_close_new_subscriptions_end_at_once_and_publishing_still_buffers():
+    bus = EventBus()
+    before = bus.publish("version_added", "1.0.0")
+    bus.close()
+    with bus.subscribe() as late:
+        assert [event async for event in late] == []
+    after = bus.publish("model_loaded", "1.0.0")  # work that finishes during shutdown
+    assert [e.id for e in bus.since(before.id)] == [after.id]
+
+
+async def test_a_full_queue_still_ends_when_the_bus_closes():
+    bus = EventBus(queue_size=2)
+    with bus.subscribe() as sub:
+        bus.publish("version_added", "1")
+        bus.publish("version_added", "2")
+        bus.close()
+        assert [event.version async for event in sub] == ["1", "2"]

@@ -1,0 +1,51 @@
+"""Metrics read, not counted: what serves, how many versions, SSE clients, background tasks.
+
+Read from the live objects at scrape time. Task failures are the supervisor's own count
+(not counted off the bus), so a failure of the metrics follower itself is counted too.
+"""
+
+from collections.abc import Iterator
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from regwatch.serving import TaskState
+
+from .state import ServiceState
+
+
+class ServiceCollector(Collector):
+    def __init__(self, svc: ServiceState) -> None:
+        self.svc = svc
+
+    def collect(self) -> Iterator[Metric]:
+        svc = self.svc
+        serving = svc.live.serving
+        info = InfoMetricFamily("regwatch_serving", "The model version serving /predict")
+        info.add_metric([], {"version": serving.version if serving else ""})
+        yield info
+        gauges = {
+            "regwatch_versions": ("Complete versions in the index", len(svc.registry.index)),
+            "regwatch_event_subscribers": (
+                "Subscribers on the event bus (SSE clients and internal)",
+                svc.bus.subscriber_count,
+            ),
+            "regwatch_watcher_events": ("Raw file-system events seen by the watcher", svc.watcher.raw_events),
+            "regwatch_watcher_restarts": ("Times the file watcher was restarted", svc.watcher.restarts),
+            "regwatch_rescans": ("Full registry rescans run after start-up", svc.sync.rescans),
+        }
+        for name, (help_text, value) in gauges.items():
+            yield GaugeMetricFamily(name, help_text, value=value)
+        failures = CounterMetricFamily(
+            "regwatch_task_failures", "Unexpected exceptions in background tasks", labels=["task"]
+        )
+        up = GaugeMetricFamily(
+            "regwatch_task_up",
+            "1 while a background task runs, 0 while it restarts or failed",
+            labels=["task"],
+        )
+        for name, health in svc.supervisor.tasks.items():
+            failures.add_metric([name], health.failures)
+            up.add_metric([name], 1 if health.state is TaskState.RUNNING else 0)
+        yield failures
+        yield up
