@@ -16,7 +16,7 @@ REQUESTS = 40
 async def test_concurrent_clients_each_get_their_own_rows_predictions(root, server_factory):
     model = relabelled_iris_model()
     publish(root, "1.0.0", model)
-    server = server_factory(env={"REGWATCH_ACCESS_LOG": "false"})
+    server = server_factory()
     async with SseStream(server.url) as events:
         await events.wait_serving("1.0.0")
     wrong: list[str] = []

@@ -16,7 +16,7 @@ VERSIONS = 50
 @pytest.mark.slow
 async def test_sixteen_clients_see_no_error_while_fifty_versions_come_and_go(root, server_factory, tmp_path):
     publish(root, "1.0.0")
-    server = server_factory(env={"REGWATCH_ACCESS_LOG": "false"})
+    server = server_factory()
     async with SseStream(server.url) as events:
         await events.wait_serving("1.0.0")
 

@@ -17,6 +17,12 @@ KEY = "test-key-0123456789"
 
 
 @pytest.fixture
+def server(server_factory):
+    """With the access log on, so one request can be followed across both services' logs."""
+    return server_factory(env={"REGWATCH_ACCESS_LOG": "true"})
+
+
+@pytest.fixture
 def gateway(server):
     with GatewayProcess(server.url, KEY) as gateway:
         yield gateway

@@ -90,7 +90,7 @@ def test_a_thousand_connects_and_disconnects_leak_no_subscriber(server):
 
 def test_request_ids_are_echoed_and_logged(root, server_factory):
     publish(root, "1.0.0")
-    server = server_factory("--log-json")
+    server = server_factory("--log-json", env={"REGWATCH_ACCESS_LOG": "true"})
     sane = "trace-42.abc:XYZ_9"
     response = httpx.get(f"{server.url}/models", headers={"X-Request-Id": sane})
     assert response.headers["x-request-id"] == sane

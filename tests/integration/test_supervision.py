@@ -1,18 +1,13 @@
-"""Background tasks fail loudly and come back: restart, metric, event, and /healthz 503 at the end.
+"""Background tasks fail loudly and come back: restart, metric, event, log, and /healthz 503 at the end.
 
-In-process (the real lifespan) for the mechanics; one real `regwatch serve` for what an
-SSE client, a Prometheus scrape, a log shipper and an orchestrator's probe see.
+In-process, with the real lifespan: the service's own tasks no longer fail from anything a
+test can do to the volume (each is hardened), so the failing task is injected through the
+running service's supervisor.
 """
 
-import json
-import shutil
-
 import anyio
-import httpx
 from prometheus_client.parser import text_string_to_metric_families
-from support.inprocess import running_app, until_serving
-from support.models import publish
-from support.sse import SseStream
+from support.inprocess import running_app
 
 from regwatch.events import EventType
 
@@ -28,7 +23,7 @@ def samples(text: str) -> dict[str, float]:
     return found
 
 
-async def test_a_subscriber_that_raises_is_restarted_until_it_is_given_up(root):
+async def test_a_subscriber_that_raises_is_restarted_until_it_is_given_up(root, caplog):
     async with running_app(root, sse_keepalive_seconds=0.01, task_max_failures=3, **FAST_RESTARTS) as (
         client,
         svc,
@@ -63,56 +58,8 @@ async def test_a_subscriber_that_raises_is_restarted_until_it_is_given_up(root):
         assert scraped["regwatch_task_up{task=watcher}"] == 1
         assert scraped["regwatch_task_failures_total{task=watcher}"] == 0
 
-
-async def test_the_watcher_fails_for_real_restarts_with_backoff_and_recovers(root):
-    versions = root / "versions"
-    async with running_app(root, task_max_failures=1000, **FAST_RESTARTS) as (client, svc):
-        with svc.bus.subscribe({EventType.TASK_FAILED, EventType.RESCAN_REQUESTED}) as events:
-            shutil.rmtree(versions)
-            versions.write_text("not a folder")  # the watcher cannot recreate versions/
-            with anyio.fail_after(20):
-                while (failed := await events.get()).type is not EventType.TASK_FAILED:
-                    pass
-            assert failed.data["task"] == "watcher" and "FileExistsError" in failed.data["error"]
-            assert (await client.get("/healthz")).status_code == 200  # restarting is not dead
-
-            versions.unlink()
-            versions.mkdir()
-            with anyio.fail_after(20):
-                while (await events.get()).data.get("reason") != "watcher restarted":
-                    pass
-        publish(root, "1.0.0")  # picked up by the restarted watcher
-        await until_serving(svc, "1.0.0", timeout=20)
-        health = (await client.get("/healthz")).json()
-        assert health["status"] == "ok" and health["tasks"]["watcher"] == "running"
-        assert svc.supervisor.tasks["watcher"].failures >= 1
-
-
-async def test_sse_clients_probes_metrics_and_logs_see_a_task_given_up(root, server_factory):
-    server = server_factory(
-        "--log-json",
-        env={
-            "REGWATCH_TASK_MAX_FAILURES": "2",
-            "REGWATCH_TASK_RESTART_BACKOFF_SECONDS": "0.05",
-        },
-    )
-    async with SseStream(server.url) as events:
-        await events.next()  # the snapshot: subscribed
-        versions = root / "versions"
-        shutil.rmtree(versions)
-        versions.write_text("not a folder")
-        given_up = await events.wait_for("task_failed", where=lambda e: e.data["gave_up"], timeout=30)
-    assert given_up.data["task"] == "watcher" and given_up.data["failures"] == 2
-    assert given_up.data["version"] is None and given_up.data["at"].endswith("Z")
-
-    health = httpx.get(f"{server.url}/healthz")
-    assert health.status_code == 503
-    assert "watcher" in health.json()["reason"] and "FileExistsError" in health.json()["reason"]
-    assert httpx.get(f"{server.url}/readyz").status_code == 503  # (no model was ever serving)
-    scraped = samples(httpx.get(f"{server.url}/metrics").text)
-    assert scraped["regwatch_task_failures_total{task=watcher}"] == 2
-
-    line = server.wait_for_line(lambda l: '"regwatch.supervisor"' in l and "giving up" in l)
-    record = json.loads(line)
-    assert record["level"] == "ERROR" and record["request_id"] == "-"
-    assert "Traceback" in record["exception"] and "FileExistsError" in record["exception"]
+    given_up = [
+        r for r in caplog.records if r.name == "regwatch.supervisor" and "giving up" in r.getMessage()
+    ]
+    assert len(given_up) == 1 and given_up[0].levelname == "ERROR"
+    assert given_up[0].exc_info is not None and "cannot handle a tick" in str(given_up[0].exc_info[1])
