@@ -3,8 +3,20 @@
 No FastAPI here: the HTTP layer (`regwatch.api`) calls into this package, never the reverse.
 """
 
+from .errors import LoadCancelled, LoadError, LoadPending
 from .live import LiveModel
-from .loading import LoadedModel, LoadError, load_model
+from .loading import LoadedModel, ModelLoad
+from .policy import LoadPolicy, default_memory_limit
 from .sync import RegistrySync
 
-__all__ = ["LiveModel", "LoadError", "LoadedModel", "RegistrySync", "load_model"]
+__all__ = [
+    "LiveModel",
+    "LoadCancelled",
+    "LoadError",
+    "LoadPending",
+    "LoadPolicy",
+    "LoadedModel",
+    "ModelLoad",
+    "RegistrySync",
+    "default_memory_limit",
+]

@@ -1,6 +1,6 @@
 """POST /predict: validate the batch, pick the model once, predict, say which version answered."""
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import anyio
 import numpy as np
@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from regwatch.registry import VersionNotFound
-from regwatch.serving import LoadedModel, LoadError
+from regwatch.serving import LoadedModel, LoadError, LoadPending
 
 from ..state import ServiceState
 
@@ -26,7 +26,7 @@ class PredictRequest(BaseModel):
 
 class PredictResponse(BaseModel):
     model_version: str
-    predictions: list
+    predictions: list[Any]
 
 
 async def _choose_model(svc: ServiceState, version: str | None) -> LoadedModel:
@@ -41,6 +41,8 @@ async def _choose_model(svc: ServiceState, version: str | None) -> LoadedModel:
         raise HTTPException(404, f"version {version!r} not found") from None
     except LoadError as exc:
         raise HTTPException(409, f"version {version!r} cannot be served: {exc}") from None
+    except LoadPending as exc:  # its load goes on: a retry soon will likely find it loaded
+        raise HTTPException(503, str(exc), headers={"Retry-After": "1"}) from None
 
 
 def _check_shape(instances: list[list[float]], loaded: LoadedModel, max_batch: int) -> None:

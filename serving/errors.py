@@ -1,0 +1,13 @@
+"""Why a model is not (yet) available: the exceptions the serving core raises on purpose."""
+
+
+class LoadError(Exception):
+    """The model could not be loaded or failed validation; the message says why."""
+
+
+class LoadCancelled(LoadError):
+    """The load was stopped before it finished: its folder changed, or nobody needs it any more."""
+
+
+class LoadPending(Exception):
+    """The version is still loading and the caller's wait ran out; the load goes on."""
