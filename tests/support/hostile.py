@@ -14,7 +14,7 @@ import socket
 import time
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import anyio
 import joblib
@@ -61,9 +61,15 @@ def publish_bytes(root: Path, version: str, data: bytes, metadata: dict | None =
         staging.unlink()
 
 
+class Report(NamedTuple):
+    tag: str
+    pid: int
+
+
 class Beacon:
-    """A datagram socket that a pickle built with `step()` reports to, with its pid, each
-    time it is unpickled: tells a test that a load has started (no polling) and counts loads."""
+    """A datagram socket that a pickle built with `step(tag)` reports to, with the tag and its
+    pid, each time it is unpickled: tells a test that a load has started (no polling), which
+    process runs it, and counts loads."""
 
     def __init__(self) -> None:
         self.address = f"\0regwatch-test-{uuid.uuid4().hex}"  # abstract: no file, no path limit
@@ -71,37 +77,50 @@ class Beacon:
         self.sock.bind(self.address)
         self.sock.setblocking(False)
 
-    def step(self) -> Call:
+    def step(self, tag: str = "") -> Call:
         sender = Call(socket.socket, int(socket.AF_UNIX), int(socket.SOCK_DGRAM))
-        pid = Call(str.encode, Call(str, Call(os.getpid)))
-        return Call(socket.socket.sendto, sender, pid, self.address)
+        message = Call(str.encode, Call(str.format, "{} {}", tag, Call(os.getpid)))
+        return Call(socket.socket.sendto, sender, message, self.address)
 
-    async def next(self, timeout: float = 20.0) -> int:
-        """The pid of the next process that unpickles a beacon pickle."""
+    @staticmethod
+    def _parse(message: bytes) -> Report:
+        tag, pid = message.decode().rsplit(" ", 1)
+        return Report(tag, int(pid))
+
+    async def next(self, timeout: float = 20.0) -> Report:
+        """The next unpickle of a beacon pickle, anywhere."""
         with anyio.fail_after(timeout):
             while True:
                 await anyio.wait_readable(self.sock)
                 try:
-                    return int(self.sock.recv(64))
+                    return self._parse(self.sock.recv(256))
                 except BlockingIOError:
                     continue
 
-    def received(self) -> list[int]:
-        """The pids reported since the last call (every load that has started)."""
-        pids = []
+    def received(self) -> list[Report]:
+        """The unpickles reported since the last call, in order."""
+        reports = []
         while True:
             try:
-                pids.append(int(self.sock.recv(64)))
+                reports.append(self._parse(self.sock.recv(256)))
             except BlockingIOError:
-                return pids
+                return reports
+
+    def tags(self) -> list[str]:
+        return [report.tag for report in self.received()]
 
     def close(self) -> None:
         self.sock.close()
 
 
-def process_gone(pid: int) -> bool:
+async def ended(pid: int, timeout: float = 10.0) -> None:
+    """Return once process `pid` has ended (a pidfd turns readable); fail after `timeout`."""
     try:
-        os.kill(pid, 0)
+        fd = os.pidfd_open(pid)
     except ProcessLookupError:
-        return True
-    return False
+        return
+    try:
+        with anyio.fail_after(timeout):
+            await anyio.wait_readable(fd)
+    finally:
+        os.close(fd)

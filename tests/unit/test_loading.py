@@ -10,7 +10,7 @@ import anyio
 import joblib
 import numpy as np
 import pytest
-from support.hostile import EXIT, HANG, SEGFAULT, memory_bomb, pickle_running, process_gone
+from support.hostile import EXIT, HANG, SEGFAULT, ended, memory_bomb, pickle_running
 from support.models import IRIS_ROW, iris_model, pickled_by_other_sklearn
 
 import regwatch.serving.loading
@@ -83,7 +83,7 @@ async def test_a_hanging_probe_is_killed_on_timeout_and_on_cancel(root, beacon):
     timed = load(root, "1.0.0", LoadPolicy(timeout=1, memory_limit=POLICY.memory_limit))
     with pytest.raises(LoadError, match="timed out after 1 s"):
         await anyio.to_thread.run_sync(timed.run)
-    assert process_gone(await beacon.next())
+    await ended((await beacon.next()).pid)
 
     job = load(root, "1.0.0")
     outcome: list[BaseException] = []
@@ -96,11 +96,11 @@ async def test_a_hanging_probe_is_killed_on_timeout_and_on_cancel(root, beacon):
 
     thread = threading.Thread(target=run)
     thread.start()
-    pid = await beacon.next()  # the child is inside the unpickle now
+    child = await beacon.next()  # the child is inside the unpickle now
     job.cancel()
     await anyio.to_thread.run_sync(thread.join)
     assert isinstance(outcome[0], LoadCancelled)
-    assert process_gone(pid)
+    await ended(child.pid)
 
 
 def test_a_scikit_learn_version_mismatch_is_refused_or_reported(root):
