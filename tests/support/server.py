@@ -52,6 +52,10 @@ class ServiceProcess:
                 self._ready.set()
         self._ready.set()  # the process ended: unblock start()
 
+    @property
+    def alive(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
     def log_text(self) -> str:
         return "\n".join(self.lines)
 
