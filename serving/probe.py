@@ -7,10 +7,12 @@ under an address-space limit, validates and warms the model up, and reports back
 (never a pickle: the child ran untrusted code). The parent kills it (SIGKILL) when the
 timeout expires or the load is cancelled; a child whose parent died kills itself (SIGALRM).
 
-Children are forked from a `multiprocessing` forkserver that has numpy, scipy, joblib and
-the common scikit-learn estimator modules imported, so a probe costs a fork and a pipe
-copy, not an interpreter start. A model needing a module outside `PRELOAD` still loads; its
-probe pays for that import.
+Children are forked from a `multiprocessing` forkserver that has numpy, scipy, joblib, the
+common scikit-learn estimator modules and every `regwatch` module the server has imported
+already loaded, so a probe costs a fork and a pipe copy, not an interpreter start. (Python
+3.11's forkserver re-runs a main *script*, such as the `regwatch` console script, in every
+child; with its imports preloaded that is cheap.) A model needing a module outside the
+preload still loads; its probe pays for that import.
 
 What the probe cannot do: stop a pickle that behaves differently in the server than in the
 child. Pickle is code and the volume must be trusted (DESIGN.md); the probe guards against
@@ -25,6 +27,7 @@ import multiprocessing.forkserver
 import os
 import resource
 import signal
+import sys
 import threading
 import time
 import warnings
@@ -41,7 +44,7 @@ from .gate import admit, unpickle
 from .policy import LoadPolicy
 
 PRELOAD = [
-    "__main__",  # a console-script server: imported once here, not in every child
+    "__main__",  # multiprocessing's default (a no-op on Python 3.11, see above)
     "numpy",
     "scipy.sparse",
     "joblib",
@@ -56,15 +59,15 @@ PRELOAD = [
     "sklearn.naive_bayes",
     "sklearn.impute",
     "sklearn.decomposition",
-    __name__,
 ]
 _MAX_REPORT = 64 * 1024
 _CONTEXT = multiprocessing.get_context("forkserver")
-_CONTEXT.set_forkserver_preload(PRELOAD)
 
 
 def start_forkserver() -> None:
-    """Start the forkserver now (about a second of imports) so the first load does not wait."""
+    """Start the forkserver unless it runs (it imports for a second or two, in the background)."""
+    ours = sorted(name for name in sys.modules if name.startswith("regwatch."))
+    _CONTEXT.set_forkserver_preload(PRELOAD + ours)  # only read when it starts
     multiprocessing.forkserver.ensure_running()
 
 
@@ -104,6 +107,7 @@ class Probe:
         request = json.dumps({"metadata": metadata, "policy": dataclasses.asdict(self.policy)})
         ours, theirs = _CONTEXT.Pipe()
         process = _CONTEXT.Process(target=_child, args=(theirs, request), name="regwatch-probe", daemon=True)
+        start_forkserver()
         with self._lock:
             if self._cancelled:
                 raise LoadCancelled("cancelled before the probe started")
