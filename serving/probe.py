@@ -104,30 +104,16 @@ class Probe:
     def run(self, data: bytes, metadata: Mapping[str, Any]) -> ProbeReport:
         """Check `data` in a child (blocking). LoadError says why it failed; LoadCancelled."""
         started = time.perf_counter()
-        request = json.dumps({"metadata": metadata, "policy": dataclasses.asdict(self.policy)})
         ours, theirs = _CONTEXT.Pipe()
-        process = _CONTEXT.Process(target=_child, args=(theirs, request), name="regwatch-probe", daemon=True)
-        start_forkserver()
-        with self._lock:
-            if self._cancelled:
-                raise LoadCancelled("cancelled before the probe started")
-            process.start()
-            self._process = process
-        theirs.close()  # the child holds its end: when it dies, `ours` reads EOF
-        timer = threading.Timer(self.policy.timeout, self._expire)
-        timer.daemon = True
-        timer.start()
-        try:
-            ours.send_bytes(data)
-            reply: bytes | None = ours.recv_bytes(_MAX_REPORT)
-        except (EOFError, OSError):  # the child died, or sent more than a report
-            reply = None
-        finally:
-            timer.cancel()
-            ours.close()
-            with self._lock:
-                self._kill()  # done with it: no need to wait for its interpreter to exit
-            process.join()
+        with ours:
+            with theirs:  # closed once the child holds its copy: when it dies, `ours` reads EOF
+                process = self._start(theirs, metadata)
+            try:
+                reply = self._exchange(ours, data)
+            finally:
+                with self._lock:
+                    self._kill()  # done with it: no need to wait for its interpreter to exit
+                process.join()
         if self._cancelled:
             raise LoadCancelled("cancelled while the probe ran")
         report = _parse(reply) if reply is not None else None
@@ -136,6 +122,31 @@ class Probe:
         if "error" in report:
             raise LoadError(str(report["error"]))
         return ProbeReport(tuple(str(note) for note in report["warnings"]), time.perf_counter() - started)
+
+    def _start(self, theirs: Connection, metadata: Mapping[str, Any]) -> Any:
+        request = json.dumps({"metadata": metadata, "policy": dataclasses.asdict(self.policy)})
+        process = _CONTEXT.Process(target=_child, args=(theirs, request), name="regwatch-probe", daemon=True)
+        start_forkserver()
+        with self._lock:
+            if self._cancelled:
+                raise LoadCancelled("cancelled before the probe started")
+            process.start()
+            self._process = process
+        return process
+
+    def _exchange(self, ours: Connection, data: bytes) -> bytes | None:
+        """Send the model bytes and wait for the report; None when the child died first
+        (crashed, or killed on timeout or cancel), or sent more than a report."""
+        timer = threading.Timer(self.policy.timeout, self._expire)
+        timer.daemon = True
+        timer.start()
+        try:
+            ours.send_bytes(data)
+            return ours.recv_bytes(_MAX_REPORT)
+        except (EOFError, OSError):
+            return None
+        finally:
+            timer.cancel()
 
     def _death_reason(self, exitcode: int | None) -> str:
         if self._timed_out:
