@@ -80,7 +80,9 @@ class Beacon:
     def step(self, tag: str = "") -> Call:
         sender = Call(socket.socket, int(socket.AF_UNIX), int(socket.SOCK_DGRAM))
         message = Call(str.encode, Call(str.format, "{} {}", tag, Call(os.getpid)))
-        return Call(socket.socket.sendto, sender, message, self.address)
+        # MSG_DONTWAIT: a beacon not drained for a while (its queue holds ~10 datagrams)
+        # makes the load fail loudly instead of blocking it.
+        return Call(socket.socket.sendto, sender, message, int(socket.MSG_DONTWAIT), self.address)
 
     @staticmethod
     def _parse(message: bytes) -> Report:
