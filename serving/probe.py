@@ -66,7 +66,7 @@ _CONTEXT = multiprocessing.get_context("forkserver")
 
 def start_forkserver() -> None:
     """Start the forkserver unless it runs (it imports for a second or two, in the background)."""
-    ours = sorted(name for name in sys.modules if name.startswith("regwatch."))
+    ours = sorted(m for m in sys.modules if m.startswith("regwatch.") and not m.endswith(".__main__"))
     _CONTEXT.set_forkserver_preload(PRELOAD + ours)  # only read when it starts
     multiprocessing.forkserver.ensure_running()
 
