@@ -74,8 +74,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         live = LiveModel(
             registry,
             bus,
-            cache_size=settings.model_cache_size,
-            allow_version_mismatch=settings.allow_version_mismatch,
+            policy=settings.load_policy(),
+            concurrency=settings.load_concurrency,
+            pinned_slots=settings.pinned_cache_size,
+            pinned_wait=settings.pinned_wait_seconds,
+            pinned_interval=settings.pinned_load_interval,
         )
         sync = RegistrySync(registry, bus)
         watcher = FolderWatcher(

@@ -2,10 +2,11 @@
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import ByteSize, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from regwatch.registry import DEFAULT_MAX_METADATA_BYTES
+from regwatch.serving import LoadPolicy, default_memory_limit
 
 
 class Settings(BaseSettings):
@@ -25,8 +26,19 @@ class Settings(BaseSettings):
     allow_version_mismatch: bool = Field(
         False, description="load models pickled by another scikit-learn version (with a warning)"
     )
-    model_cache_size: int = Field(
-        2, ge=2, description="loaded models kept warm: serving + previous (+ pinned, if raised)"
+    load_timeout: float = Field(120.0, gt=0, description="seconds a model's load probe may take")
+    load_memory_limit: ByteSize | None = Field(
+        None, description="memory a load probe may add, e.g. 2GiB (default: half the machine or container)"
+    )
+    load_concurrency: int = Field(2, ge=1, description="versions loading at once to become the served one")
+    pinned_cache_size: int = Field(
+        2, ge=0, description="models kept loaded for ?version= (besides the serving and previous ones)"
+    )
+    pinned_wait_seconds: float = Field(
+        10.0, gt=0, description="how long a ?version= request waits for its load before a 503"
+    )
+    pinned_load_interval: float = Field(
+        1.0, ge=0, description="least seconds between the starts of two loads for ?version= requests"
     )
     max_batch: int = Field(1000, ge=1, description="most instances in one /predict request")
     max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024, description="largest accepted request body")
@@ -67,6 +79,13 @@ class Settings(BaseSettings):
         description="log one line per request (off by default: it costs ~40 % of batched throughput; "
         "/metrics counts every request and errors are always logged)",
     )
+
+    def load_policy(self) -> LoadPolicy:
+        return LoadPolicy(
+            timeout=self.load_timeout,
+            memory_limit=self.load_memory_limit or default_memory_limit(),
+            allow_version_mismatch=self.allow_version_mismatch,
+        )
 
     @property
     def settle_seconds(self) -> float:

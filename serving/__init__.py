@@ -4,17 +4,22 @@ No FastAPI here: the HTTP layer (`regwatch.api`) calls into this package, never 
 """
 
 from .batching import Batcher
-from .errors import NoModelServing
+from .errors import LoadCancelled, LoadError, LoadPending, NoModelServing
 from .live import LiveModel
-from .loading import LoadedModel, LoadError, load_model
+from .loading import LoadedModel, ModelLoad
+from .policy import LoadPolicy, default_memory_limit
 from .supervisor import RestartPolicy, Supervisor, TaskFailed, TaskHealth, TaskState
 from .sync import RegistrySync
 
 __all__ = [
     "Batcher",
     "LiveModel",
+    "LoadCancelled",
     "LoadError",
+    "LoadPending",
+    "LoadPolicy",
     "LoadedModel",
+    "ModelLoad",
     "NoModelServing",
     "RegistrySync",
     "RestartPolicy",
@@ -22,5 +27,5 @@ __all__ = [
     "TaskFailed",
     "TaskHealth",
     "TaskState",
-    "load_model",
+    "default_memory_limit",
 ]

@@ -1,11 +1,25 @@
-"""The live model: which loaded model answers `/predict`, and how it changes.
+"""The live model: which loaded model answers `/predict`, and how that changes.
 
-`LiveModel.run()` listens to the bus. Any change to the set of versions marks the holder
-dirty; one worker then picks the best version it can serve (latest first, then down,
-skipping versions whose current files already failed), loads it off the event loop and
-swaps it in with a single assignment. A request holds on to the model it started with,
-so a swap never interrupts it. Loaded models live in a small LRU cache, which keeps the
-previous model warm for an instant fallback and serves pinned versions.
+What serves is the best version that is ready. `reconcile` walks the candidates (latest
+first, then down) and swaps in the first one whose current files are loaded; the better
+candidates that have not failed form the window that `Loads` keeps loading (at most
+`concurrency`, best first; a load that leaves the window is cancelled). So a load that
+hangs holds one slot until its timeout and blocks nothing else, a slow latest is preceded
+by the next version down that loads, and a swap never awaits anything: a finished load is
+swapped in only if the index still shows the files it read. While the serving version's
+own folder is reloaded (it changed), its old contents keep serving.
+
+Pinned requests (`get`) use what is loaded (serving, previous, or the pinned LRU of
+`pinned_slots` models: pinned loads never evict the serving or the previous model), join a
+load under way (concurrent requests share one load), or queue for the pinned lane (one
+load at a time, at most one start per `pinned_interval` seconds: cycling through more
+pinned versions than there are slots reloads at a bounded rate and never takes a slot from
+a swap to latest). A caller waits at most `pinned_wait` seconds (`LoadPending`); the load
+goes on.
+
+A failed load is remembered for the files it read (version + fingerprint): no retry loop,
+but any change to the folder retries. Models alive at once: serving, previous, the pinned
+slots and the loads under way.
 """
 
 import asyncio
@@ -15,9 +29,13 @@ from collections import OrderedDict
 import anyio
 
 from regwatch.events import EventBus, EventType, Subscription
-from regwatch.registry import CorruptVersion, ModelRegistry, VersionNotFound, VersionState
+from regwatch.registry import ModelRegistry, VersionState
 
-from .loading import LoadedModel, LoadError, load_model
+from .errors import LoadCancelled, LoadError, LoadPending
+from .loading import LoadedModel
+from .loads import Load, Loads, Outcome
+from .policy import LoadPolicy
+from .probe import start_forkserver
 
 log = logging.getLogger("regwatch.live")
 
@@ -36,120 +54,163 @@ class LiveModel:
         registry: ModelRegistry,
         bus: EventBus,
         *,
-        cache_size: int = 2,
-        allow_version_mismatch: bool = False,
+        policy: LoadPolicy | None = None,
+        concurrency: int = 2,
+        pinned_slots: int = 2,
+        pinned_wait: float = 10.0,
+        pinned_interval: float = 1.0,
     ) -> None:
         self.registry = registry
         self.bus = bus
         self.serving: LoadedModel | None = None
-        self.allow_version_mismatch = allow_version_mismatch
-        self._cache: OrderedDict[str, LoadedModel] = OrderedDict()
-        self._cache_size = cache_size
+        self._previous: LoadedModel | None = None
+        self._pinned: OrderedDict[str, LoadedModel] = OrderedDict()
+        self._pinned_slots = pinned_slots
+        self._pinned_wait = pinned_wait
         self._failed: dict[str, tuple[tuple[int, ...], str]] = {}
-        self._loading: dict[str, asyncio.Future[LoadedModel]] = {}
+        self._loads = Loads(
+            registry.index,
+            policy or LoadPolicy(),
+            self._finished,
+            concurrency=concurrency,
+            pinned_interval=pinned_interval,
+        )
         self._dirty = asyncio.Event()
 
-    # -- serving -----------------------------------------------------------------------
+    @property
+    def failures(self) -> dict[str, str]:
+        return {name: reason for name, (_, reason) in self._failed.items()}
+
+    # -- pinned requests -----------------------------------------------------------------
 
     async def get(self, version: str) -> LoadedModel:
-        """A loaded model for a pinned version. Raises VersionNotFound or LoadError."""
-        state = self.registry.resolve(version)
-        if self._serves(state):
-            return self.serving
-        return await self._load(state.name)
+        """A loaded model for a pinned version: VersionNotFound, LoadError or LoadPending."""
+        with anyio.move_on_after(self._pinned_wait):
+            while True:
+                state = self.registry.resolve(version)
+                ready = self._ready(state)
+                if ready is not None:
+                    if ready.version in self._pinned:
+                        self._pinned.move_to_end(ready.version)
+                    return ready
+                if (reason := self._failure(state)) is not None:
+                    raise LoadError(reason)
+                outcome = await asyncio.shield(self._loads.for_pinned(state).outcome)
+                if isinstance(outcome, LoadedModel):
+                    return outcome
+                if not isinstance(outcome, LoadCancelled):
+                    raise outcome
+                # Cancelled: the folder changed while it loaded; look it up again.
+        raise LoadPending(f"version {version!r} is still loading")
 
-    def _serves(self, state: VersionState) -> bool:
-        """Is the serving model exactly this folder's current contents?"""
-        serving = self.serving
-        return (
-            serving is not None and serving.version == state.name and serving.fingerprint == state.fingerprint
-        )
-
-    # -- changing what is served ---------------------------------------------------------
+    # -- following the registry ------------------------------------------------------------
 
     async def run(self) -> None:
         """Reconcile once now, then after every registry change (bursts coalesce)."""
         with self.bus.subscribe(TRIGGERS) as changes:
-            self._dirty.set()
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(self._mark_dirty_on, changes)
-                while True:
-                    await self._dirty.wait()
-                    self._dirty.clear()
-                    await self.reconcile()
+            try:
+                await anyio.to_thread.run_sync(start_forkserver)
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(self._mark_dirty_on, changes)
+                    self._dirty.set()
+                    while True:
+                        await self._dirty.wait()
+                        self._dirty.clear()
+                        self.reconcile()
+            finally:
+                self._loads.close()
 
     async def _mark_dirty_on(self, changes: Subscription) -> None:
         async for _ in changes:
             self._dirty.set()
 
-    async def reconcile(self) -> None:
-        """Serve the best servable version; keep the current one if nothing better loads."""
-        for gone in [name for name in self._failed if self.registry.index.state(name) is None]:
-            del self._failed[gone]
-        for name in self.registry.index.candidates():
-            state = self.registry.index.state(name)
+    def reconcile(self, fresh: LoadedModel | None = None) -> None:
+        """Serve the best ready version (`fresh`: a load that just finished) and have the
+        better ones loaded; awaits nothing, so what it checks is what it swaps."""
+        index = self.registry.index
+        self._forget_stale()
+        window: list[VersionState] = []
+        for name in index.candidates():
+            state = index.state(name)
             if state is None:
                 continue
-            if self._serves(state):
-                return
-            try:
-                loaded = await self._load(name)  # raises at once for files that already failed
-            except (LoadError, VersionNotFound):
-                continue
-            self._swap(loaded)
-            return
-        if self.serving is not None and self.registry.index.state(self.serving.version) is None:
-            log.warning("no servable version left; still serving %s", self.serving.version)
+            ready = self._ready(state, fresh)
+            if ready is not None:
+                if ready is not self.serving:
+                    self._swap(ready)
+                break
+            if len(window) < self._loads.concurrency and self._failure(state) is None:
+                window.append(state)
+            if self.serving is not None and self.serving.version == name:
+                break  # its folder changed: the old contents serve until the new ones load
+        else:
+            if not window and self.serving is not None and index.state(self.serving.version) is None:
+                log.warning("no servable version left; still serving %s", self.serving.version)
+        self._loads.schedule(window)
+
+    def _ready(self, state: VersionState, fresh: LoadedModel | None = None) -> LoadedModel | None:
+        """A loaded model of exactly this folder's current files, if there is one."""
+        for loaded in (fresh, self.serving, self._previous, self._pinned.get(state.name)):
+            if (
+                loaded is not None
+                and loaded.version == state.name
+                and loaded.fingerprint == state.fingerprint
+            ):
+                return loaded
+        return None
+
+    def _failure(self, state: VersionState) -> str | None:
+        failed = self._failed.get(state.name)
+        return failed[1] if failed is not None and failed[0] == state.fingerprint else None
+
+    def _is_current(self, loaded: LoadedModel) -> bool:
+        state = self.registry.index.state(loaded.version)
+        return state is not None and state.fingerprint == loaded.fingerprint
+
+    def _forget_stale(self) -> None:
+        """Drop what no longer matches the disk: failures and kept models of older files."""
+        for name, (fingerprint, _) in list(self._failed.items()):
+            state = self.registry.index.state(name)
+            if state is None or state.fingerprint != fingerprint:
+                del self._failed[name]
+        if self._previous is not None and not self._is_current(self._previous):
+            self._previous = None
+        for name, loaded in list(self._pinned.items()):
+            if not self._is_current(loaded):
+                del self._pinned[name]
 
     def _swap(self, loaded: LoadedModel) -> None:
-        previous = self.serving
+        old = self.serving
         self.serving = loaded
-        log.info("serving %s (was %s)", loaded.version, previous.version if previous else None)
+        if self._pinned.get(loaded.version) is loaded:
+            del self._pinned[loaded.version]
+        if self._previous is loaded:
+            self._previous = None
+        if old is not None and old.version != loaded.version and self._is_current(old):
+            self._previous = old
+        log.info("serving %s (was %s)", loaded.version, old.version if old else None)
         self.bus.publish(
             EventType.MODEL_LOADED,
             loaded.version,
-            previous=previous.version if previous else None,
+            previous=old.version if old else None,
             load_ms=round(loaded.load_seconds * 1000, 3),
+            probe_ms=round(loaded.probe_seconds * 1000, 3),
+            warmup_ms=round(loaded.warmup_seconds * 1000, 3),
             warnings=list(loaded.warnings),
         )
 
-    async def _load(self, name: str) -> LoadedModel:
-        """Load through the cache; concurrent callers for one version share one load."""
-        state = self.registry.resolve(name)
-        cached = self._cache.get(name)
-        if cached is not None and cached.fingerprint == state.fingerprint:
-            self._cache.move_to_end(name)
-            return cached
-        failed = self._failed.get(name)
-        if failed is not None and failed[0] == state.fingerprint:
-            raise LoadError(failed[1])
-        pending = self._loading.get(name)
-        if pending is None:
-            pending = self._loading[name] = asyncio.ensure_future(self._load_uncached(state))
-            pending.add_done_callback(lambda _: self._loading.pop(name, None))
-        return await asyncio.shield(pending)
-
-    async def _load_uncached(self, state: VersionState) -> LoadedModel:
-        # Make room first: at most `cache_size` models are alive even while one loads.
-        while len(self._cache) >= self._cache_size:
-            self._cache.popitem(last=False)
-        try:
-            path = self.registry.model_path(state.name)
-            loaded = await anyio.to_thread.run_sync(load_model, path, state, self.allow_version_mismatch)
-        except (LoadError, CorruptVersion) as exc:
-            raise self._record_failure(state, str(exc)) from None
-        self._failed.pop(state.name, None)
-        self._cache[state.name] = loaded
-        self._cache.move_to_end(state.name)
-        return loaded
-
-    def _record_failure(self, state: VersionState, reason: str) -> LoadError:
-        """Remember the failure for these exact files (a change retries) and report it."""
-        self._failed[state.name] = (state.fingerprint, reason)
-        log.warning("version %s failed to load: %s", state.name, reason)
-        self.bus.publish(EventType.MODEL_LOAD_FAILED, state.name, error=reason)
-        return LoadError(reason)
-
-    @property
-    def failures(self) -> dict[str, str]:
-        return {name: reason for name, (_, reason) in self._failed.items()}
+    def _finished(self, load: Load, outcome: Outcome) -> None:
+        """A load ended (not cancelled): remember a failure, or offer the model to serve."""
+        state = load.state
+        if isinstance(outcome, LoadError):
+            self._failed[state.name] = (state.fingerprint, str(outcome))
+            log.warning("version %s failed to load: %s", state.name, outcome)
+            self.bus.publish(EventType.MODEL_LOAD_FAILED, state.name, error=str(outcome))
+            self.reconcile()
+            return
+        if load.pinned:
+            self._pinned[state.name] = outcome
+            self._pinned.move_to_end(state.name)
+            while len(self._pinned) > self._pinned_slots:
+                self._pinned.popitem(last=False)
+        self.reconcile(fresh=outcome)

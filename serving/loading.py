@@ -1,28 +1,28 @@
-"""Loading and validating one model file: the only place that unpickles anything.
+"""Loading one version: read the file once, probe it in a child, then load the same bytes here.
 
-Runs in a worker thread. A model is accepted only when it unpickles cleanly, was pickled
-by this scikit-learn version (unless allowed), has `predict`, and agrees with the
-metadata's `n_features`.
+`ModelLoad.run` blocks (a worker thread runs it). The model file is read once with
+`read_verified` (no symlink, no FIFO, bounded by the memory limit, sha256 checked on these
+very bytes); the probe child and then this process unpickle exactly those bytes, so a file
+replaced or edited in between is never the one loaded. No lock is held anywhere: the child
+reports warnings such as a scikit-learn version mismatch, so this process needs no
+`warnings.catch_warnings` (process-global state).
+
+Cost: the model is unpickled twice (child, then here) plus a fork and a pipe copy of the
+file; for a small model that is a few tens of milliseconds (the README gives figures).
 """
 
 import threading
 import time
-import warnings
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import joblib
-from sklearn.exceptions import InconsistentVersionWarning
+from regwatch.registry import CorruptVersion, VersionState
+from regwatch.registry.files import read_verified
 
-from regwatch.registry import VersionState
-
-# warnings.catch_warnings mutates process-global state: one load at a time.
-_load_lock = threading.Lock()
-
-
-class LoadError(Exception):
-    """The model could not be loaded or failed validation; the message says why."""
+from .errors import LoadCancelled, LoadError
+from .gate import admit, unpickle
+from .policy import LoadPolicy
+from .probe import Probe
 
 
 @dataclass(frozen=True)
@@ -33,41 +33,58 @@ class LoadedModel:
     n_features: int | None
     metadata: dict[str, Any] = field(default_factory=dict)
     load_seconds: float = 0.0
+    probe_seconds: float = 0.0
+    warmup_seconds: float = 0.0
     warnings: tuple[str, ...] = ()
 
 
-def load_model(path: Path, state: VersionState, allow_version_mismatch: bool) -> LoadedModel:
-    """Unpickle `path` (the model file of `state`, already checked to be inside the registry)."""
-    started = time.perf_counter()
-    notes: list[str] = []
-    with _load_lock, warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", InconsistentVersionWarning)
+class ModelLoad:
+    """One attempt to load one version's files. `cancel()` may come from any thread."""
+
+    def __init__(self, state: VersionState, policy: LoadPolicy) -> None:
+        self.state = state
+        self.policy = policy
+        self._probe = Probe(policy)
+        self._cancelled = threading.Event()
+
+    def cancel(self) -> None:
+        """Stop the load: its probe child is killed; `run` raises LoadCancelled."""
+        self._cancelled.set()
+        self._probe.cancel()
+
+    def run(self) -> LoadedModel:
+        """The loaded, validated, warmed-up model, or LoadError saying why not."""
+        started = time.perf_counter()
+        state = self.state
+        if state.model_path is None:
+            raise LoadError("the folder is not complete")
         try:
-            model = joblib.load(path)
-        except Exception as exc:  # unpickling runs arbitrary code; any failure is a bad file
-            raise LoadError(f"cannot unpickle model.joblib: {type(exc).__name__}: {exc}") from None
-    for warning in caught:
-        if issubclass(warning.category, InconsistentVersionWarning):
-            message = warning.message
-            mismatch = (
-                f"model was pickled with scikit-learn {message.original_sklearn_version}, "
-                f"this server runs {message.current_sklearn_version}"
+            # The bytes inspected are the bytes loaded: the same file (identity) and, with a
+            # checksum, the same contents, read once here and never reopened.
+            data = read_verified(
+                state.model_path, state.sha256, self.policy.memory_limit, state.model_identity
             )
-            if not allow_version_mismatch:
-                raise LoadError(mismatch + " (set REGWATCH_ALLOW_VERSION_MISMATCH=true to load it anyway)")
-            notes.append(mismatch)
-    if not callable(getattr(model, "predict", None)):
-        raise LoadError(f"{type(model).__name__} object has no predict() method")
-    declared = state.metadata.get("n_features")
-    actual = getattr(model, "n_features_in_", None)
-    if declared is not None and actual is not None and int(actual) != declared:
-        raise LoadError(f"model expects {int(actual)} features but metadata n_features says {declared}")
-    return LoadedModel(
-        version=state.name,
-        model=model,
-        fingerprint=state.fingerprint,
-        n_features=int(actual) if actual is not None else declared,
-        metadata=dict(state.metadata),
-        load_seconds=time.perf_counter() - started,
-        warnings=tuple(notes),
-    )
+        except CorruptVersion as exc:
+            raise LoadError(str(exc)) from None
+        report = self._probe.run(data, self.state.metadata)
+        if self._cancelled.is_set():
+            raise LoadCancelled("cancelled after the probe")
+        try:
+            model = unpickle(data)
+        except MemoryError:
+            raise LoadError("ran out of memory unpickling in the server after the probe passed") from None
+        n_features, warmup_seconds = admit(model, self.state.metadata)
+        notes = report.warnings
+        if warmup_seconds is None:
+            notes += ("no warm-up: the metadata gives neither examples nor n_features",)
+        return LoadedModel(
+            version=self.state.name,
+            model=model,
+            fingerprint=self.state.fingerprint,
+            n_features=n_features,
+            metadata=dict(self.state.metadata),
+            load_seconds=time.perf_counter() - started,
+            probe_seconds=report.seconds,
+            warmup_seconds=warmup_seconds or 0.0,
+            warnings=notes,
+        )

@@ -6,6 +6,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from support.hostile_models import Beacon
 from support.server import ServerProcess
 
 
@@ -35,3 +36,11 @@ def server_factory(root: Path) -> Iterator:
 @pytest.fixture
 def server(server_factory) -> ServerProcess:
     return server_factory()
+
+
+@pytest.fixture
+def beacon() -> Iterator[Beacon]:
+    """A socket that beacon pickles report to each time they are unpickled."""
+    listener = Beacon()
+    yield listener
+    listener.close()

@@ -144,6 +144,10 @@ class ServiceProcess:
                 self._ended = True  # the process closed its output: wake every waiter
                 self._new_line.notify_all()
 
+    @property
+    def alive(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
     def log_text(self) -> str:
         return "\n".join(self.lines)
 
