@@ -2,7 +2,7 @@
 predicts like the original before anything is published.
 
 Labels must match exactly; scores (probabilities, regression outputs) within
-`SCORE_TOLERANCE` (ONNX may compute in float32). The check runs on the metadata's
+`SCORE_RTOL`/`SCORE_ATOL` (ONNX may compute in float32). The check runs on the metadata's
 `examples` when it has them, else on generated rows.
 """
 
@@ -16,7 +16,7 @@ from sklearn.base import BaseEstimator, is_classifier
 from regwatch.registry.formats import ModelFormat
 from regwatch.serving.formats import UnsupportedModel, load_model_bytes
 
-SCORE_TOLERANCE = {"rtol": 1e-4, "atol": 1e-5}
+SCORE_RTOL, SCORE_ATOL = 1e-4, 1e-5
 GENERATED_ROWS = 64
 
 
@@ -77,9 +77,9 @@ def verify(original: Any, fmt: ModelFormat, data: bytes, rows: npt.NDArray[np.fl
 
 def _close(what: str, expected: npt.ArrayLike, actual: npt.ArrayLike, fmt: ModelFormat) -> None:
     a, b = np.asarray(expected, dtype=np.float64), np.asarray(actual, dtype=np.float64)
-    if a.shape != b.shape or not np.allclose(a, b, **SCORE_TOLERANCE):
+    if a.shape != b.shape or not np.allclose(a, b, rtol=SCORE_RTOL, atol=SCORE_ATOL):
         worst = float(np.max(np.abs(a - b))) if a.shape == b.shape else float("inf")
         raise ConversionError(
             f"the {fmt.label} model's {what} differ from the original's by up to {worst:.3g} "
-            f"(tolerance rtol={SCORE_TOLERANCE['rtol']}, atol={SCORE_TOLERANCE['atol']})"
+            f"(tolerance rtol={SCORE_RTOL}, atol={SCORE_ATOL})"
         )
