@@ -35,7 +35,7 @@ from .errors import LoadCancelled, LoadError, LoadPending
 from .loading import LoadedModel
 from .loads import Load, Loads, Outcome
 from .policy import LoadPolicy
-from .probe import start_forkserver
+from .probe import start_zygote
 
 log = logging.getLogger("regwatch.live")
 
@@ -109,7 +109,7 @@ class LiveModel:
         """Reconcile once now, then after every registry change (bursts coalesce)."""
         with self.bus.subscribe(TRIGGERS) as changes:
             try:
-                await anyio.to_thread.run_sync(start_forkserver)
+                await anyio.to_thread.run_sync(start_zygote)
                 async with anyio.create_task_group() as tg:
                     tg.start_soon(self._mark_dirty_on, changes)
                     self._dirty.set()

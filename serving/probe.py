@@ -7,12 +7,12 @@ under an address-space limit, validates and warms the model up, and reports back
 (never a pickle: the child ran untrusted code). The parent kills it (SIGKILL) when the
 timeout expires or the load is cancelled; a child whose parent died kills itself (SIGALRM).
 
-Children are forked from a `multiprocessing` forkserver that has numpy, scipy, joblib, the
-common scikit-learn estimator modules and every `regwatch` module the server has imported
-already loaded, so a probe costs a fork and a pipe copy, not an interpreter start. (Python
-3.11's forkserver re-runs a main *script*, such as the `regwatch` console script, in every
-child; with its imports preloaded that is cheap.) A model needing a module outside the
-preload still loads; its probe pays for that import.
+Children are forked by a zygote (`zygote.py`) that has numpy, scipy, joblib, the common
+scikit-learn estimator modules and every `regwatch` module the server has imported already
+loaded, so a probe costs a fork and a socket copy (a few ms), not an interpreter start
+(`multiprocessing`'s forkserver cost ~35 ms a child: it re-runs the main script and pickles
+the process object). A model needing a module outside the preload still loads; its probe
+pays for that import.
 
 What the probe cannot do: stop a pickle that behaves differently in the server than in the
 child. Pickle is code and the volume must be trusted (DESIGN.md); the probe guards against
@@ -22,11 +22,11 @@ broken, incompatible and bloated files, not against an adversary who adapts.
 import dataclasses
 import json
 import math
-import multiprocessing
-import multiprocessing.forkserver
 import os
 import resource
 import signal
+import socket
+import subprocess
 import sys
 import threading
 import time
@@ -44,7 +44,6 @@ from .gate import admit, unpickle
 from .policy import LoadPolicy
 
 PRELOAD = [
-    "__main__",  # multiprocessing's default (a no-op on Python 3.11, see above)
     "numpy",
     "scipy.sparse",
     "joblib",
@@ -61,14 +60,47 @@ PRELOAD = [
     "sklearn.decomposition",
 ]
 _MAX_REPORT = 64 * 1024
-_CONTEXT = multiprocessing.get_context("forkserver")
 
 
-def start_forkserver() -> None:
-    """Start the forkserver unless it runs (it imports for a second or two, in the background)."""
-    ours = sorted(m for m in sys.modules if m.startswith("regwatch.") and not m.endswith(".__main__"))
-    _CONTEXT.set_forkserver_preload(PRELOAD + ours)  # only read when it starts
-    multiprocessing.forkserver.ensure_running()
+class _Zygote:
+    """The one zygote of this server process, started on first use and again if it died."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._control: socket.socket | None = None
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def ensure_running(self) -> None:
+        """Start it unless it runs (it imports for a second or two); return once it is ready."""
+        with self._lock:
+            if self._process is not None and self._process.poll() is None:
+                return
+            ours, theirs = socket.socketpair()
+            preload = PRELOAD + sorted(
+                m for m in sys.modules if m.startswith("regwatch.") and not m.endswith(".__main__")
+            )
+            command = [sys.executable, "-m", "regwatch.serving.zygote", str(theirs.fileno()), *preload]
+            self._process = subprocess.Popen(command, pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL)
+            theirs.close()
+            if ours.recv(1) != b"r":
+                raise LoadError("the probe zygote did not start")
+            self._control = ours
+
+    def fork_onto(self, theirs: socket.socket) -> None:
+        """Have the zygote fork a probe child whose end of the conversation is `theirs`."""
+        self.ensure_running()
+        with self._lock:
+            assert self._control is not None
+            socket.send_fds(self._control, [b"p"], [theirs.fileno()])
+        theirs.close()
+
+
+_ZYGOTE = _Zygote()
+
+
+def start_zygote() -> None:
+    """Start the zygote ahead of the first probe (blocking: call it in a worker thread)."""
+    _ZYGOTE.ensure_running()
 
 
 @dataclass(frozen=True)
@@ -83,7 +115,7 @@ class Probe:
     def __init__(self, policy: LoadPolicy) -> None:
         self.policy = policy
         self._lock = threading.Lock()  # orders start/kill against cancel/expiry, never an unpickle
-        self._process: Any = None  # multiprocessing's Process of the forkserver context
+        self._child: int | None = None  # a pidfd: kills the child, never a reused pid
         self._cancelled = False
         self._timed_out = False
 
@@ -98,51 +130,53 @@ class Probe:
             self._kill()
 
     def _kill(self) -> None:
-        if self._process is not None:
-            self._process.kill()  # a no-op once it has been reaped
+        if self._child is not None:
+            try:
+                signal.pidfd_send_signal(self._child, signal.SIGKILL)
+            except ProcessLookupError:  # it has ended already
+                pass
 
     def run(self, data: bytes, metadata: Mapping[str, Any]) -> ProbeReport:
         """Check `data` in a child (blocking). LoadError says why it failed; LoadCancelled."""
         started = time.perf_counter()
-        ours, theirs = _CONTEXT.Pipe()
-        with ours:
-            with theirs:  # closed once the child holds its copy: when it dies, `ours` reads EOF
-                process = self._start(theirs, metadata)
-            try:
-                reply = self._exchange(ours, data)
-            finally:
-                with self._lock:
-                    self._kill()  # done with it: no need to wait for its interpreter to exit
-                process.join()
-        if self._cancelled:
-            raise LoadCancelled("cancelled while the probe ran")
-        report = _parse(reply) if reply is not None else None
-        if report is None:
-            raise LoadError(self._death_reason(process.exitcode))
-        if "error" in report:
-            raise LoadError(str(report["error"]))
-        return ProbeReport(tuple(str(note) for note in report["warnings"]), time.perf_counter() - started)
-
-    def _start(self, theirs: Connection, metadata: Mapping[str, Any]) -> Any:
-        request = json.dumps({"metadata": metadata, "policy": dataclasses.asdict(self.policy)})
-        process = _CONTEXT.Process(target=_child, args=(theirs, request), name="regwatch-probe", daemon=True)
-        start_forkserver()
         with self._lock:
             if self._cancelled:
                 raise LoadCancelled("cancelled before the probe started")
-            process.start()
-            self._process = process
-        return process
+        ours, theirs = socket.socketpair()
+        _ZYGOTE.fork_onto(theirs)
+        with Connection(ours.detach()) as conn:
+            first = _parse(conn.recv_bytes(_MAX_REPORT))
+            if first is None or not isinstance(first.get("pid"), int):
+                raise LoadError("the probe zygote answered nonsense")
+            with self._lock:
+                self._child = os.pidfd_open(first["pid"])
+                if self._cancelled:
+                    self._kill()
+            try:
+                reply = self._exchange(conn, data, metadata)
+            finally:
+                with self._lock:
+                    os.close(self._child)
+                    self._child = None
+        if self._cancelled:
+            raise LoadCancelled("cancelled while the probe ran")
+        if reply is None or "exit" in reply:
+            raise LoadError(self._death_reason(reply.get("exit") if reply else None))
+        if "error" in reply:
+            raise LoadError(str(reply["error"]))
+        return ProbeReport(tuple(str(note) for note in reply["warnings"]), time.perf_counter() - started)
 
-    def _exchange(self, ours: Connection, data: bytes) -> bytes | None:
-        """Send the model bytes and wait for the report; None when the child died first
-        (crashed, or killed on timeout or cancel), or sent more than a report."""
+    def _exchange(self, conn: Connection, data: bytes, metadata: Mapping[str, Any]) -> dict[str, Any] | None:
+        """Send the request and the model bytes; the child's report, or the zygote's word of
+        its exit when it died first (crashed, or killed on timeout or cancel)."""
+        request = json.dumps({"metadata": metadata, "policy": dataclasses.asdict(self.policy)})
         timer = threading.Timer(self.policy.timeout, self._expire)
         timer.daemon = True
         timer.start()
         try:
-            ours.send_bytes(data)
-            return ours.recv_bytes(_MAX_REPORT)
+            conn.send_bytes(request.encode())
+            conn.send_bytes(data)
+            return _parse(conn.recv_bytes(_MAX_REPORT))
         except (EOFError, OSError):
             return None
         finally:
@@ -162,7 +196,10 @@ def _parse(reply: bytes) -> dict[str, Any] | None:
     except ValueError:
         return None
     valid = isinstance(report, dict) and (
-        isinstance(report.get("warnings"), list) or isinstance(report.get("error"), str)
+        isinstance(report.get("warnings"), list)
+        or isinstance(report.get("error"), str)
+        or isinstance(report.get("exit"), int)
+        or isinstance(report.get("pid"), int)
     )
     return report if valid else None
 
@@ -170,8 +207,13 @@ def _parse(reply: bytes) -> dict[str, Any] | None:
 # -- in the child --------------------------------------------------------------------------
 
 
+def child_main(conn: Connection) -> None:
+    """Entry point of a probe child (forked by the zygote): the request, then the bytes."""
+    _child(conn, conn.recv_bytes().decode())
+
+
 def _child(conn: Connection, request: str) -> None:
-    """Entry point of the probe child: read the bytes, check them, report."""
+    """Check the bytes that follow the request; report."""
     spec = json.loads(request)
     policy = LoadPolicy(**spec["policy"])
     signal.signal(signal.SIGALRM, signal.SIG_DFL)
@@ -193,7 +235,7 @@ def _child(conn: Connection, request: str) -> None:
 
 
 def _limit_address_space(extra: int) -> None:
-    """Allow `extra` bytes of address space above what the child maps now (the forkserver's
+    """Allow `extra` bytes of address space above what the child maps now (the zygote's
     imports, numpy's and OpenBLAS' reservations, the model bytes just received)."""
     with open("/proc/self/statm") as fh:
         mapped = int(fh.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
