@@ -116,12 +116,12 @@ class Probe:
         self.policy = policy
         self._lock = threading.Lock()  # orders start/kill against cancel/expiry, never an unpickle
         self._child: int | None = None  # a pidfd: kills the child, never a reused pid
-        self._cancelled = False
+        self._cancelled = threading.Event()
         self._timed_out = False
 
     def cancel(self) -> None:
         with self._lock:
-            self._cancelled = True
+            self._cancelled.set()
             self._kill()
 
     def _expire(self) -> None:
@@ -140,7 +140,7 @@ class Probe:
         """Check `data` in a child (blocking). LoadError says why it failed; LoadCancelled."""
         started = time.perf_counter()
         with self._lock:
-            if self._cancelled:
+            if self._cancelled.is_set():
                 raise LoadCancelled("cancelled before the probe started")
         ours, theirs = socket.socketpair()
         _ZYGOTE.fork_onto(theirs)
@@ -150,7 +150,7 @@ class Probe:
                 raise LoadError("the probe zygote answered nonsense")
             with self._lock:
                 self._child = os.pidfd_open(first["pid"])
-                if self._cancelled:
+                if self._cancelled.is_set():
                     self._kill()
             try:
                 reply = self._exchange(conn, data, metadata)
@@ -158,7 +158,7 @@ class Probe:
                 with self._lock:
                     os.close(self._child)
                     self._child = None
-        if self._cancelled:
+        if self._cancelled.is_set():
             raise LoadCancelled("cancelled while the probe ran")
         if reply is None or "exit" in reply:
             raise LoadError(self._death_reason(reply.get("exit") if reply else None))

@@ -53,10 +53,11 @@ def serve(control: socket.socket) -> None:
     """Fork a child per request until the control socket closes."""
     children: dict[int, tuple[int, int]] = {}  # pidfd -> (pid, connection fd)
     control.sendall(b"r")  # ready: the modules are imported
+    control_fd = control.fileno()
     while True:
-        readable, _, _ = select.select([control, *children], [], [])
+        readable, _, _ = select.select([control_fd, *children], [], [])
         for ready in readable:
-            if ready is control:
+            if ready == control_fd:
                 message, fds, _, _ = socket.recv_fds(control, 16, 1)
                 if not message:
                     return
