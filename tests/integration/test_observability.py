@@ -9,20 +9,14 @@ import sys
 import threading
 
 import httpx
-from prometheus_client.parser import text_string_to_metric_families
+from support.metrics import samples
 from support.models import IRIS_ROW, publish
 from support.sse import SseStream
 
 
 def scrape(url: str) -> dict[str, float]:
     """Every sample of /metrics as {"name{label=value,...}": value}."""
-    text = httpx.get(f"{url}/metrics").text
-    samples = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            labels = ",".join(f"{k}={v}" for k, v in sorted(sample.labels.items()))
-            samples[f"{sample.name}{{{labels}}}"] = sample.value
-    return samples
+    return samples(httpx.get(f"{url}/metrics").text)
 
 
 async def test_events_arrive_in_order_and_replay_exactly_what_was_missed(root, server):

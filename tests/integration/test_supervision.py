@@ -6,21 +6,12 @@ running service's supervisor.
 """
 
 import anyio
-from prometheus_client.parser import text_string_to_metric_families
 from support.inprocess import running_app
+from support.metrics import samples
 
 from regwatch.events import EventType
 
 FAST_RESTARTS = {"task_restart_backoff_seconds": 0.01, "task_restart_max_backoff_seconds": 0.05}
-
-
-def samples(text: str) -> dict[str, float]:
-    found = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            labels = ",".join(f"{k}={v}" for k, v in sorted(sample.labels.items()))
-            found[f"{sample.name}{{{labels}}}"] = sample.value
-    return found
 
 
 async def test_a_subscriber_that_raises_is_restarted_until_it_is_given_up(root, caplog):
