@@ -1,9 +1,10 @@
-"""The probe: a child process unpickles a model file before the server does.
+"""The probe: a child process loads a model file before the server does.
 
-Unpickling runs arbitrary code. A file that segfaults, never returns or inflates to more
-memory than the machine has would take the server down with it (and, loaded again at every
-start, crash-loop it). So a child gets the very bytes the server will load, unpickles them
-under an address-space limit, validates and warms the model up, and reports back as JSON
+Unpickling runs arbitrary code, and even the formats that run none (skops, ONNX) are
+parsed by native code a malformed or huge file can crash or bloat. A file that segfaults,
+never returns or inflates to more memory than the machine has would take the server down
+with it (and, loaded again at every start, crash-loop it). So a child gets the very bytes
+the server will load, loads them under an address-space limit, validates and warms the model up, and reports back as JSON
 (never a pickle: the child ran untrusted code). The parent kills it (SIGKILL) when the
 timeout expires or the load is cancelled; a child whose parent died kills itself (SIGALRM).
 
@@ -40,7 +41,9 @@ from pydantic import ByteSize
 from sklearn.exceptions import InconsistentVersionWarning
 
 from .errors import LoadCancelled, LoadError
-from .gate import admit, unpickle
+from regwatch.registry import ModelFormat
+
+from .gate import admit, load
 from .policy import LoadPolicy
 
 PRELOAD = [
@@ -59,6 +62,8 @@ PRELOAD = [
     "sklearn.naive_bayes",
     "sklearn.impute",
     "sklearn.decomposition",
+    "skops.io",
+    "onnxruntime",
 ]
 _MAX_REPORT = 64 * 1024
 _CONTEXT = multiprocessing.get_context("forkserver")
@@ -101,13 +106,13 @@ class Probe:
         if self._process is not None:
             self._process.kill()  # a no-op once it has been reaped
 
-    def run(self, data: bytes, metadata: Mapping[str, Any]) -> ProbeReport:
+    def run(self, fmt: ModelFormat, data: bytes, metadata: Mapping[str, Any]) -> ProbeReport:
         """Check `data` in a child (blocking). LoadError says why it failed; LoadCancelled."""
         started = time.perf_counter()
         ours, theirs = _CONTEXT.Pipe()
         with ours:
             with theirs:  # closed once the child holds its copy: when it dies, `ours` reads EOF
-                process = self._start(theirs, metadata)
+                process = self._start(theirs, fmt, metadata)
             try:
                 reply = self._exchange(ours, data)
             finally:
@@ -123,8 +128,10 @@ class Probe:
             raise LoadError(str(report["error"]))
         return ProbeReport(tuple(str(note) for note in report["warnings"]), time.perf_counter() - started)
 
-    def _start(self, theirs: Connection, metadata: Mapping[str, Any]) -> Any:
-        request = json.dumps({"metadata": metadata, "policy": dataclasses.asdict(self.policy)})
+    def _start(self, theirs: Connection, fmt: ModelFormat, metadata: Mapping[str, Any]) -> Any:
+        request = json.dumps(
+            {"format": fmt.value, "metadata": metadata, "policy": dataclasses.asdict(self.policy)}
+        )
         process = _CONTEXT.Process(target=_child, args=(theirs, request), name="regwatch-probe", daemon=True)
         start_forkserver()
         with self._lock:
@@ -173,14 +180,16 @@ def _parse(reply: bytes) -> dict[str, Any] | None:
 def _child(conn: Connection, request: str) -> None:
     """Entry point of the probe child: read the bytes, check them, report."""
     spec = json.loads(request)
-    policy = LoadPolicy(**spec["policy"])
+    policy = LoadPolicy(**{**spec["policy"], "skops_trusted": tuple(spec["policy"]["skops_trusted"])})
     signal.signal(signal.SIGALRM, signal.SIG_DFL)
     signal.alarm(math.ceil(policy.timeout) + 1)  # outlive an orphaned parent by a second at most
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # a crash writes no core file
     data = conn.recv_bytes()
     _limit_address_space(policy.memory_limit)
     try:
-        report: dict[str, Any] = {"warnings": _check(data, spec["metadata"], policy.allow_version_mismatch)}
+        report: dict[str, Any] = {
+            "warnings": _check(ModelFormat(spec["format"]), data, spec["metadata"], policy)
+        }
     except MemoryError:
         limit = ByteSize(policy.memory_limit).human_readable(separator=" ")
         report = {"error": f"exceeded the memory limit of {limit} (REGWATCH_LOAD_MEMORY_LIMIT)"}
@@ -202,21 +211,26 @@ def _limit_address_space(extra: int) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
 
 
-def _check(data: bytes, metadata: Mapping[str, Any], allow_version_mismatch: bool) -> list[str]:
-    """Unpickle, validate, warm up; the notes to report. `catch_warnings` is process-global
-    state: fine here, in a single-threaded child, and the reason the server needs none."""
+def _check(fmt: ModelFormat, data: bytes, metadata: Mapping[str, Any], policy: LoadPolicy) -> list[str]:
+    """Load, validate, warm up; the notes to report. `catch_warnings` is process-global
+    state: fine here, in a single-threaded child, and the reason the server needs none.
+
+    A scikit-learn version mismatch is caught for skops too (it restores the estimators'
+    state just as unpickling does, and warns the same): the risk is wrong answers, not code.
+    ONNX carries no scikit-learn objects, so it never warns."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", InconsistentVersionWarning)
-        model = unpickle(data)
-    notes = []
+        model = load(fmt, data, policy.skops_trusted)
+    saved = "pickled" if fmt.runs_code else "saved"
+    notes: dict[str, None] = {}  # one note per distinct mismatch, not one per estimator
     for warning in caught:
         if isinstance(warning.message, InconsistentVersionWarning):
             mismatch = (
-                f"model was pickled with scikit-learn {warning.message.original_sklearn_version}, "
+                f"model was {saved} with scikit-learn {warning.message.original_sklearn_version}, "
                 f"this server runs {warning.message.current_sklearn_version}"
             )
-            if not allow_version_mismatch:
+            if not policy.allow_version_mismatch:
                 raise LoadError(mismatch + " (set REGWATCH_ALLOW_VERSION_MISMATCH=true to load it anyway)")
-            notes.append(mismatch)
+            notes[mismatch] = None
     admit(model, metadata)
-    return notes
+    return list(notes)
