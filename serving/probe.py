@@ -4,9 +4,10 @@ Unpickling runs arbitrary code, and even the formats that run none (skops, ONNX)
 parsed by native code a malformed or huge file can crash or bloat. A file that segfaults,
 never returns or inflates to more memory than the machine has would take the server down
 with it (and, loaded again at every start, crash-loop it). So a child gets the very bytes
-the server will load, loads them under an address-space limit, validates and warms the model up, and reports back as JSON
-(never a pickle: the child ran untrusted code). The parent kills it (SIGKILL) when the
-timeout expires or the load is cancelled; a child whose parent died kills itself (SIGALRM).
+the server will load, loads them under an address-space limit, validates and warms the
+model up, and reports back as JSON (never a pickle: the child ran untrusted code). The
+parent kills it (SIGKILL) when the timeout expires or the load is cancelled; a child whose
+parent died kills itself (SIGALRM).
 
 Children are forked from a `multiprocessing` forkserver that has numpy, scipy, joblib, the
 common scikit-learn estimator modules and every `regwatch` module the server has imported
@@ -40,9 +41,9 @@ from typing import Any
 from pydantic import ByteSize
 from sklearn.exceptions import InconsistentVersionWarning
 
-from .errors import LoadCancelled, LoadError
 from regwatch.registry import ModelFormat
 
+from .errors import LoadCancelled, LoadError
 from .gate import admit, load
 from .policy import LoadPolicy
 
