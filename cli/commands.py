@@ -162,7 +162,10 @@ def _converted(model_file: Path, fmt: ModelFormat, meta: dict[str, Any]) -> byte
 
     from .convert import ConversionError, convert_verified
 
-    model = joblib.load(model_file)
+    try:
+        model = joblib.load(model_file)
+    except Exception as exc:  # whatever its code raises: e.g. its estimator's module is missing
+        raise _fail(f"cannot load {model_file}: {type(exc).__name__}: {exc}") from None
     n_features = getattr(model, "n_features_in_", None)
     if n_features is not None:
         meta.setdefault("n_features", int(n_features))
