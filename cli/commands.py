@@ -40,7 +40,7 @@ class Target(enum.StrEnum):
     ONNX = "onnx"
 
     @property
-    def format(self) -> ModelFormat:
+    def model_format(self) -> ModelFormat:
         return ModelFormat.SKOPS if self is Target.SKOPS else ModelFormat.ONNX
 
 
@@ -146,7 +146,8 @@ def publish(
         if as_ is None:
             store.publish_file(model_file, version, meta)
         else:
-            store.publish_bytes(_converted(model_file, as_.format, meta), as_.format, version, meta)
+            fmt = as_.model_format
+            store.publish_bytes(_converted(model_file, fmt, meta), fmt, version, meta)
     except RegistryError as exc:
         raise _fail(str(exc)) from None
     typer.echo(f"published {version} to {store.versions_dir / version}")
