@@ -69,6 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             include_prereleases=settings.include_prereleases,
             settle_seconds=settings.settle_seconds,
             max_metadata_bytes=settings.max_metadata_bytes,
+            allow_pickle=settings.allow_pickle,
             scan=False,
         )
         live = LiveModel(

@@ -1,9 +1,10 @@
 """Service configuration: every setting comes from a CLI flag or a `REGWATCH_*` variable."""
 
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import ByteSize, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import ByteSize, Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from regwatch.registry import DEFAULT_MAX_METADATA_BYTES
 from regwatch.serving import LoadPolicy, default_memory_limit
@@ -25,6 +26,12 @@ class Settings(BaseSettings):
     include_prereleases: bool = Field(False, description="let pre-releases become latest")
     allow_version_mismatch: bool = Field(
         False, description="load models pickled by another scikit-learn version (with a warning)"
+    )
+    allow_pickle: bool = Field(
+        True, description="serve model.joblib (pickle: loading it runs code); false: skops and ONNX only"
+    )
+    skops_trusted: Annotated[tuple[str, ...], NoDecode] = Field(
+        (), description="comma-separated type names a model.skops may hold besides skops' defaults"
     )
     load_timeout: float = Field(120.0, gt=0, description="seconds a model's load probe may take")
     load_memory_limit: ByteSize | None = Field(
@@ -85,7 +92,15 @@ class Settings(BaseSettings):
             timeout=self.load_timeout,
             memory_limit=self.load_memory_limit or default_memory_limit(),
             allow_version_mismatch=self.allow_version_mismatch,
+            skops_trusted=self.skops_trusted,
         )
+
+    @field_validator("skops_trusted", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(name.strip() for name in value.split(",") if name.strip())
+        return value
 
     @property
     def settle_seconds(self) -> float:

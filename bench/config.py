@@ -31,6 +31,7 @@ class Config:
     scale_e2e_trials: int = 8
     models_requests: int = 20
     memory_swaps: int = 300
+    format_calls: int = 2000  # predict calls per timing of one format (bench/scenarios/formats.py)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -57,6 +58,7 @@ QUICK = replace(
     sse_publishes=2,
     scale_ns=(100, 1000),
     scale_trials=20,
+    format_calls=300,
     scale_e2e_trials=4,
     models_requests=10,
     memory_swaps=20,

@@ -1,5 +1,6 @@
 """The `regwatch` command line: serve, publish, and read the registry volume directly."""
 
+import enum
 import json
 from pathlib import Path
 from typing import Annotated, Any
@@ -8,7 +9,7 @@ import typer
 from packaging.version import Version
 
 from regwatch.api.settings import Settings
-from regwatch.registry import ModelRegistry, RegistryError
+from regwatch.registry import ModelFormat, ModelRegistry, RegistryError
 
 app = typer.Typer(help="A scikit-learn model registry that is a plain folder.", no_args_is_help=True)
 
@@ -25,7 +26,22 @@ def _settings(**overrides: Any) -> Settings:
 
 def _open(registry: Path | None) -> ModelRegistry:
     settings = _settings(registry=registry)
-    return ModelRegistry(settings.registry, include_prereleases=settings.include_prereleases)
+    return ModelRegistry(
+        settings.registry,
+        include_prereleases=settings.include_prereleases,
+        allow_pickle=settings.allow_pickle,
+    )
+
+
+class Target(enum.StrEnum):
+    """What `publish --as` converts to."""
+
+    SKOPS = "skops"
+    ONNX = "onnx"
+
+    @property
+    def model_format(self) -> ModelFormat:
+        return ModelFormat.SKOPS if self is Target.SKOPS else ModelFormat.ONNX
 
 
 def _fail(message: str) -> typer.Exit:
@@ -106,8 +122,17 @@ def publish(
     version: Annotated[str, typer.Option(help="the new version, e.g. 1.2.0")],
     metadata: Annotated[Path | None, typer.Option(help="a JSON file with the metadata", exists=True)] = None,
     registry: RegistryOption = None,
+    as_: Annotated[
+        Target | None,
+        typer.Option(
+            "--as",
+            help="convert the joblib file's estimator to a format that runs no code when loaded, "
+            "checked to predict like the original on the metadata's examples (else generated rows)",
+        ),
+    ] = None,
 ) -> None:
-    """Publish an existing joblib file atomically (temp folder, then rename)."""
+    """Publish an existing joblib file atomically (temp folder, then rename), as it is or
+    converted to skops or ONNX."""
     meta: dict[str, Any] = {}
     if metadata is not None:
         try:
@@ -118,10 +143,37 @@ def publish(
             raise _fail(f"{metadata} must hold a JSON object")
     store = _open(registry)
     try:
-        store.publish_file(model_file, version, meta)
+        if as_ is None:
+            store.publish_file(model_file, version, meta)
+        else:
+            fmt = as_.model_format
+            store.publish_bytes(_converted(model_file, fmt, meta), fmt, version, meta)
     except RegistryError as exc:
         raise _fail(str(exc)) from None
     typer.echo(f"published {version} to {store.versions_dir / version}")
+
+
+def _converted(model_file: Path, fmt: ModelFormat, meta: dict[str, Any]) -> bytes:
+    """The joblib file's estimator as `fmt`, checked; exits 1 with the reason otherwise.
+
+    Unpickling runs the file's code: fine here, it is the publisher's own file on their
+    own machine (the server is what must never unpickle an untrusted one).
+    """
+    import joblib
+
+    from .convert import ConversionError, convert_verified
+
+    try:
+        model = joblib.load(model_file)
+    except Exception as exc:  # whatever its code raises: e.g. its estimator's module is missing
+        raise _fail(f"cannot load {model_file}: {type(exc).__name__}: {exc}") from None
+    n_features = getattr(model, "n_features_in_", None)
+    if n_features is not None:
+        meta.setdefault("n_features", int(n_features))
+    try:
+        return convert_verified(model, fmt, meta, _settings().skops_trusted)
+    except ConversionError as exc:
+        raise _fail(f"cannot publish as {fmt.label}: {exc}") from None
 
 
 @app.command("ls")
@@ -136,9 +188,12 @@ def list_versions(
         if quiet:
             typer.echo(name)
             continue
-        meta = store.get_metadata(name)
+        state = store.resolve(name)
+        meta, label = state.metadata, state.format.label if state.format else ""
         marker = "*" if name == latest else " "
-        typer.echo(f"{marker} {name:<16} {meta.get('created_at', ''):<26} {meta.get('description', '')}")
+        typer.echo(
+            f"{marker} {name:<16} {label:<7} {meta.get('created_at', ''):<26} {meta.get('description', '')}"
+        )
     if not quiet:
         for state in store.index.rejected():
             typer.echo(f"! {state.name:<16} rejected: {state.reason}")
@@ -149,10 +204,11 @@ def show(version: str, registry: RegistryOption = None) -> None:
     """Print one version's metadata as JSON."""
     store = _open(registry)
     try:
-        metadata = store.get_metadata(version)
+        state = store.resolve(version)
     except RegistryError as exc:
         raise _fail(str(exc)) from None
-    typer.echo(json.dumps({"version": store.resolve(version).name, "metadata": metadata}, indent=2))
+    label = state.format.label if state.format else None
+    typer.echo(json.dumps({"version": state.name, "format": label, "metadata": state.metadata}, indent=2))
 
 
 @app.command()

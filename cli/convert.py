@@ -6,7 +6,7 @@ Labels must match exactly; scores (probabilities, regression outputs) within
 `examples` when it has them, else on generated rows.
 """
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -48,23 +48,55 @@ def convert(model: Any, fmt: ModelFormat, rows: npt.NDArray[np.float64]) -> byte
     raise ConversionError(f"{fmt.label} is not a conversion target")
 
 
-def check_rows(metadata: Mapping[str, Any], n_features: int) -> npt.NDArray[np.float64]:
+def convert_verified(
+    model: Any, fmt: ModelFormat, metadata: Mapping[str, Any], skops_trusted: Sequence[str] = ()
+) -> bytes:
+    """`model` as `fmt`, proven to predict like the original on `check_rows`."""
+    rows = check_rows(metadata, getattr(model, "n_features_in_", None))
+    data = convert(model, fmt, rows)
+    verify(model, fmt, data, rows, skops_trusted)
+    return data
+
+
+def check_rows(metadata: Mapping[str, Any], n_features: int | None) -> npt.NDArray[np.float64]:
     """The rows to compare on: the metadata's examples, else seeded random rows."""
     examples = metadata.get("examples")
     if isinstance(examples, Mapping) and examples.get("instances"):
-        return np.asarray(examples["instances"], dtype=np.float64)
-    return np.random.default_rng(0).normal(size=(GENERATED_ROWS, n_features))
+        try:
+            rows = np.asarray(examples["instances"], dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ConversionError("metadata examples instances must be rows of numbers") from None
+        if rows.ndim != 2 or (n_features is not None and rows.shape[1] != n_features):
+            raise ConversionError(f"metadata examples must be rows of {n_features} numbers")
+        return rows
+    width = n_features if n_features is not None else metadata.get("n_features")
+    if not isinstance(width, int) or width < 1:
+        raise ConversionError("the model does not say how many features it takes: give n_features")
+    return np.random.default_rng(0).normal(size=(GENERATED_ROWS, width))
 
 
-def verify(original: Any, fmt: ModelFormat, data: bytes, rows: npt.NDArray[np.float64]) -> None:
-    """Load `data` as the server would and compare its answers with the original's."""
+def verify(
+    original: Any,
+    fmt: ModelFormat,
+    data: bytes,
+    rows: npt.NDArray[np.float64],
+    skops_trusted: Sequence[str] = (),
+) -> None:
+    """Load `data` as the server would (with its trusted skops types) and compare its
+    answers with the original's."""
     try:
-        converted = load_model_bytes(fmt, data)
+        converted = load_model_bytes(fmt, data, skops_trusted)
+        expected, actual = np.asarray(original.predict(rows)), np.asarray(converted.predict(rows))
     except UnsupportedModel as exc:
         raise ConversionError(f"the converted model does not load: {exc}") from None
-    expected, actual = original.predict(rows), converted.predict(rows)
+    except Exception as exc:  # the converted model fails where the original did not
+        raise ConversionError(f"the {fmt.label} model fails: {type(exc).__name__}: {exc}") from None
     if is_classifier(original):
-        mismatched = int(np.sum(np.asarray(expected) != np.asarray(actual)))
+        if expected.shape != actual.shape:
+            raise ConversionError(
+                f"the {fmt.label} model predicts shape {actual.shape}, the original {expected.shape}"
+            )
+        mismatched = int(np.sum(expected != actual))
         if mismatched:
             raise ConversionError(
                 f"the {fmt.label} model predicts other labels on {mismatched} of {len(rows)} rows"

@@ -9,7 +9,8 @@ from .errors import (
     VersionNotFound,
 )
 from .files import FileIdentity, read_verified
-from .folder import MODEL_FILE, Status, VersionState
+from .folder import Status, VersionState
+from .formats import MODEL_FILES, ModelFormat
 from .index import Change, ChangeKind, VersionIndex
 from .metadata import DEFAULT_MAX_METADATA_BYTES, METADATA_FILE
 from .model_registry import ModelRegistry
@@ -18,12 +19,13 @@ from .versions import is_ignored_name, parse_version, pick_latest, printable, tr
 __all__ = [
     "DEFAULT_MAX_METADATA_BYTES",
     "METADATA_FILE",
-    "MODEL_FILE",
+    "MODEL_FILES",
     "Change",
     "ChangeKind",
     "CorruptVersion",
     "FileIdentity",
     "InvalidVersionName",
+    "ModelFormat",
     "ModelRegistry",
     "RegistryError",
     "RegistryUnavailable",

@@ -26,10 +26,9 @@ from packaging.version import Version
 
 from .errors import CorruptVersion, InvalidVersionName, RegistryUnavailable
 from .files import FileIdentity, identify_regular, read_regular, sha256_of_regular
+from .formats import MODEL_FILES, ModelFormat
 from .metadata import DEFAULT_MAX_METADATA_BYTES, METADATA_FILE, parse_metadata
 from .versions import parse_version, printable
-
-MODEL_FILE = "model.joblib"
 
 log = logging.getLogger("regwatch.registry")
 
@@ -49,8 +48,8 @@ class VersionState:
     """What one folder under `versions/` looked like when it was last inspected.
 
     A complete state carries everything the loader needs, so nothing is looked up by name
-    again: the model file's absolute path (inside the resolved version folder), the
-    checksum it must match and the identity of the file that was inspected.
+    again: the model file's format and absolute path (inside the resolved version folder),
+    the checksum it must match and the identity of the file that was inspected.
     """
 
     name: str
@@ -60,6 +59,7 @@ class VersionState:
     metadata: dict[str, Any] = field(default_factory=dict)
     fingerprint: Fingerprint = ()
     settles_in: float = 0.0
+    format: ModelFormat | None = None
     model_path: Path | None = None
     sha256: str | None = None  # lowercase hex, when the metadata gives one
     model_identity: FileIdentity | None = None
@@ -69,15 +69,41 @@ def _stat_parts(st: os.stat_result) -> Fingerprint:
     return st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
 
 
-def _files_fingerprint(folder: Path) -> Fingerprint:
-    """Cheap change detector for the two files that matter (links are not followed)."""
+def _files_fingerprint(folder: Path) -> tuple[Fingerprint, list[ModelFormat]]:
+    """Cheap change detector for the files that matter (links are not followed), and the
+    model files present. Every candidate model file is in it, so one added next to another
+    (now ambiguous) is a change too."""
     parts: list[int] = []
-    for name in (MODEL_FILE, METADATA_FILE):
+    present = []
+    for name in (*MODEL_FILES, METADATA_FILE):
         try:
             parts.extend(_stat_parts(os.lstat(folder / name)))
         except OSError:
             parts.extend((0, 0, 0, 0))
-    return tuple(parts)
+            continue
+        if name in MODEL_FILES:
+            present.append(ModelFormat(name))
+    return tuple(parts), present
+
+
+def _model_format(present: list[ModelFormat], allow_pickle: bool) -> ModelFormat:
+    """The one model file the folder holds, or why there is not exactly one usable one.
+
+    Anything by a model file's name counts as present, a symlink or FIFO included: reading
+    it refuses it later, with a reason, rather than another file being picked instead.
+    """
+    if not present:
+        raise CorruptVersion(f"no model file ({', '.join(MODEL_FILES[:-1])} or {MODEL_FILES[-1]})")
+    if len(present) > 1:
+        names = " and ".join(fmt.value for fmt in present)
+        raise CorruptVersion(f"ambiguous: {names} are both here; a version holds one model file")
+    fmt = present[0]
+    if fmt.runs_code and not allow_pickle:
+        raise CorruptVersion(
+            f"{fmt.value} is a pickle (loading it runs code) and pickles are refused here "
+            "(REGWATCH_ALLOW_PICKLE=false); publish it --as skops or --as onnx"
+        )
+    return fmt
 
 
 def _resolve_folder(entry_path: Path, entry: os.stat_result, root: Path) -> Path:
@@ -109,12 +135,14 @@ def inspect_version(
     previous: VersionState | None = None,
     renamed_in: bool = False,
     checkpoint: Callable[[], object] | None = None,
+    allow_pickle: bool = True,
 ) -> VersionState:
     """Inspect `root/versions/name`; reuse `previous` when nothing on disk has changed.
 
     `renamed_in`: the folder just arrived by one rename, so it needs no settle window if it
     is complete on first look (otherwise it settles like any other). `checkpoint` runs
-    between chunks of a checksum (see `files.sha256_of_regular`).
+    between chunks of a checksum (see `files.sha256_of_regular`). `allow_pickle=False`
+    rejects a folder whose model file is a pickle.
     """
     entry_path = root / "versions" / name
     try:
@@ -134,11 +162,21 @@ def inspect_version(
     current = _stat_parts(entry)
     try:
         folder = _resolve_folder(entry_path, entry, root)
-        current += _files_fingerprint(folder)
+        files, present = _files_fingerprint(folder)
+        current += files
         if previous is not None and previous.fingerprint == current and previous.status in _FINAL:
             return previous
         return _inspect_contents(
-            name, version, folder, current, settle_seconds, max_metadata_bytes, renamed_in, checkpoint
+            name,
+            version,
+            folder,
+            current,
+            settle_seconds,
+            max_metadata_bytes,
+            renamed_in,
+            checkpoint,
+            present,
+            allow_pickle,
         )
     except CorruptVersion as exc:
         return VersionState(name, Status.REJECTED, version, str(exc), fingerprint=current)
@@ -160,6 +198,8 @@ def _inspect_contents(
     max_metadata_bytes: int,
     renamed_in: bool,
     checkpoint: Callable[[], object] | None,
+    present: list[ModelFormat],
+    allow_pickle: bool,
 ) -> VersionState:
     # Still being written to? Look again once it is quiet, before reading (or hashing) it.
     quiet_for = time.time() - max(current[3::4]) / 1e9
@@ -176,7 +216,8 @@ def _inspect_contents(
     try:
         raw, _ = read_regular(folder / METADATA_FILE, max_metadata_bytes)
         metadata = parse_metadata(raw)
-        model_path = folder / MODEL_FILE
+        fmt = _model_format(present, allow_pickle)
+        model_path = folder / fmt.value
         expected = metadata.get("sha256")
         sha256 = expected.lower() if expected is not None else None
         if sha256 is None:
@@ -184,7 +225,7 @@ def _inspect_contents(
         else:
             digest, identity = sha256_of_regular(model_path, checkpoint)
             if digest != sha256:
-                raise CorruptVersion(f"{MODEL_FILE} does not match metadata sha256 (still copying?)")
+                raise CorruptVersion(f"{fmt.value} does not match metadata sha256 (still copying?)")
     except CorruptVersion:
         if quiet_for < settle_seconds:  # renamed in, but not complete on first look
             return settling
@@ -195,6 +236,7 @@ def _inspect_contents(
         version,
         metadata=metadata,
         fingerprint=current,
+        format=fmt,
         model_path=model_path,
         sha256=sha256,
         model_identity=identity,

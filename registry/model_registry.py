@@ -21,9 +21,10 @@ from typing import Any
 
 import joblib
 
-from .errors import CorruptVersion, RegistryUnavailable, VersionExists, VersionNotFound
+from .errors import CorruptVersion, RegistryError, RegistryUnavailable, VersionExists, VersionNotFound
 from .files import read_verified, sha256_of_regular
-from .folder import MODEL_FILE, Status, VersionState, inspect_version, list_entries
+from .folder import Status, VersionState, inspect_version, list_entries
+from .formats import ModelFormat
 from .index import Change, VersionIndex
 from .metadata import DEFAULT_MAX_METADATA_BYTES, METADATA_FILE
 from .versions import is_ignored_name, parse_version, try_parse_version
@@ -59,12 +60,14 @@ class ModelRegistry:
         include_prereleases: bool = False,
         settle_seconds: float = 0.0,
         max_metadata_bytes: int = DEFAULT_MAX_METADATA_BYTES,
+        allow_pickle: bool = True,
         scan: bool = True,
     ) -> None:
         self.root = Path(root).absolute()
         self.versions_dir = self.root / "versions"
         self.settle_seconds = settle_seconds
         self.max_metadata_bytes = max_metadata_bytes
+        self.allow_pickle = allow_pickle
         self.index = VersionIndex(include_prereleases)
         if scan:
             self.scan()
@@ -92,6 +95,7 @@ class ModelRegistry:
             previous=previous,
             renamed_in=renamed_in,
             checkpoint=checkpoint,
+            allow_pickle=self.allow_pickle,
         )
 
     def entries(self) -> list[str]:
@@ -142,10 +146,19 @@ class ModelRegistry:
         return state.model_path
 
     def get_model(self, version: str) -> Any:
-        """Unpickle a version's model: exactly the bytes that were inspected (and checksummed)."""
+        """Unpickle a version's model: exactly the bytes that were inspected (and checksummed).
+
+        Pickles only: the skops and ONNX loaders belong to the serving core
+        (`regwatch.serving.load_model_bytes`), which this package does not import.
+        """
         state = self.resolve(version)
         if state.model_path is None or state.model_identity is None:
             raise CorruptVersion(f"version {version} has no model file")
+        if state.format is not ModelFormat.PICKLE:
+            raise RegistryError(
+                f"version {version} holds {state.model_path.name}: load it with "
+                "regwatch.serving.load_model_bytes (get_model only unpickles)"
+            )
         identity = state.model_identity
         data = read_verified(state.model_path, state.sha256, identity.size, identity)
         return joblib.load(io.BytesIO(data))
@@ -164,7 +177,7 @@ class ModelRegistry:
         n_features = getattr(model, "n_features_in_", None)
         if n_features is not None:
             meta.setdefault("n_features", int(n_features))
-        return self._publish(version, lambda path: joblib.dump(model, path), meta)
+        return self._publish(version, ModelFormat.PICKLE, lambda path: joblib.dump(model, path), meta)
 
     def publish_file(
         self, model_file: str | os.PathLike[str], version: str, metadata: dict[str, Any] | None = None
@@ -173,10 +186,25 @@ class ModelRegistry:
         source = Path(model_file)
         if not source.is_file():
             raise FileNotFoundError(f"model file {source} does not exist")
-        return self._publish(version, lambda path: shutil.copyfile(source, path), dict(metadata or {}))
+        return self._publish(
+            version, ModelFormat.PICKLE, lambda path: shutil.copyfile(source, path), dict(metadata or {})
+        )
 
-    def _publish(self, version: str, write_model: Callable[[Path], Any], meta: dict[str, Any]) -> str:
+    def publish_bytes(
+        self, data: bytes, fmt: ModelFormat, version: str, metadata: dict[str, Any] | None = None
+    ) -> str:
+        """Publish a serialised model (e.g. converted to skops or ONNX) under `fmt`'s file name."""
+        return self._publish(version, fmt, lambda path: path.write_bytes(data), dict(metadata or {}))
+
+    def _publish(
+        self, version: str, fmt: ModelFormat, write_model: Callable[[Path], Any], meta: dict[str, Any]
+    ) -> str:
         parsed = parse_version(version)
+        if fmt.runs_code and not self.allow_pickle:
+            raise RegistryError(
+                f"this registry refuses pickles (REGWATCH_ALLOW_PICKLE=false): publish version {version} "
+                "as skops or onnx"
+            )
         self.versions_dir.mkdir(parents=True, exist_ok=True)
         if self.index.lookup(parsed) is not None or (self.versions_dir / version).exists():
             raise VersionExists(f"version {version} already exists; versions are immutable")
@@ -185,7 +213,7 @@ class ModelRegistry:
         )
         temp.mkdir()
         try:
-            model_path = temp / MODEL_FILE
+            model_path = temp / fmt.value
             write_model(model_path)
             with model_path.open("rb+") as fh:
                 os.fsync(fh.fileno())

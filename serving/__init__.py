@@ -5,6 +5,7 @@ No FastAPI here: the HTTP layer (`regwatch.api`) calls into this package, never 
 
 from .batching import Batcher
 from .errors import LoadCancelled, LoadError, LoadPending, NoModelServing
+from .formats import UnsupportedModel, load_model_bytes
 from .live import LiveModel
 from .loading import LoadedModel, ModelLoad
 from .policy import LoadPolicy, default_memory_limit
@@ -27,5 +28,7 @@ __all__ = [
     "TaskFailed",
     "TaskHealth",
     "TaskState",
+    "UnsupportedModel",
     "default_memory_limit",
+    "load_model_bytes",
 ]

@@ -53,6 +53,7 @@ def open_onnx(data: bytes) -> "OnnxModel":
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1
+    options.log_severity_level = 4  # a bad graph is reported in the reason, not on stderr
     try:
         session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own untyped errors for bad graphs
@@ -60,11 +61,15 @@ def open_onnx(data: bytes) -> "OnnxModel":
     inputs = session.get_inputs()
     if len(inputs) != 1 or len(inputs[0].shape) != 2:
         raise UnsupportedModel("model.onnx must take one input of shape [N, n_features]")
-    outputs = [output.name for output in session.get_outputs()]
-    probabilities = next((name for name in outputs[1:] if "prob" in name), None)
+    outputs = session.get_outputs()
+    # skl2onnx names a classifier's outputs "label" and "probabilities"; only a plain tensor
+    # (no ZipMap's list of dicts) can stand in for predict_proba.
+    probabilities = next(
+        (out.name for out in outputs[1:] if "prob" in out.name and out.type.startswith("tensor(")), None
+    )
     if probabilities is None:
-        return OnnxModel(session, outputs[0])
-    return OnnxClassifier(session, outputs[0], probabilities)
+        return OnnxModel(session, outputs[0].name)
+    return OnnxClassifier(session, outputs[0].name, probabilities)
 
 
 class OnnxModel:

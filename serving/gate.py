@@ -1,31 +1,36 @@
-"""What a model goes through before it takes traffic: unpickle, validate, warm up.
+"""What a model goes through before it takes traffic: load (any format), validate, warm up.
 
 The probe child and then the server run these on the same bytes: the child first, where a
 crash, a hang or a bloat costs nothing, then the server on its own copy (which warms up the
 very object that will answer requests and catches a model that behaves differently here).
 """
 
-import io
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import joblib
 import numpy as np
 
+from regwatch.registry import ModelFormat
+
 from .errors import LoadError
+from .formats import UnsupportedModel, load_model_bytes
 
 
-def unpickle(data: bytes) -> Any:
-    """The model in `data` (joblib format). MemoryError passes through: the probe reports it."""
+def load(fmt: ModelFormat, data: bytes, skops_trusted: Sequence[str]) -> Any:
+    """The model in `data`, or LoadError saying why not. MemoryError passes through: the
+    probe reports it."""
     try:
-        return joblib.load(io.BytesIO(data))
+        return load_model_bytes(fmt, data, skops_trusted)
     except MemoryError:
         raise
-    except Exception as exc:  # unpickling runs arbitrary code: any failure means a bad file
-        raise LoadError(f"cannot unpickle model.joblib: {type(exc).__name__}: {exc}") from None
+    except UnsupportedModel as exc:
+        raise LoadError(str(exc)) from None
+    except Exception as exc:  # unpickling runs arbitrary code, skops and onnx parse: a bad file
+        verb = "unpickle" if fmt.runs_code else "load"
+        raise LoadError(f"cannot {verb} {fmt.value}: {type(exc).__name__}: {exc}") from None
 
 
 def validate(model: Any, metadata: Mapping[str, Any]) -> int | None:

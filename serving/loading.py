@@ -2,12 +2,13 @@
 
 `ModelLoad.run` blocks (a worker thread runs it). The model file is read once with
 `read_verified` (no symlink, no FIFO, bounded by the memory limit, sha256 checked on these
-very bytes); the probe child and then this process unpickle exactly those bytes, so a file
-replaced or edited in between is never the one loaded. No lock is held anywhere: the child
+very bytes); the probe child and then this process load exactly those bytes, whatever the
+format (pickle, skops, ONNX), so a file replaced or edited in between is never the one
+loaded. No lock is held anywhere: the child
 reports warnings such as a scikit-learn version mismatch, so this process needs no
 `warnings.catch_warnings` (process-global state).
 
-Cost: the model is unpickled twice (child, then here) plus a fork and a pipe copy of the
+Cost: the model is loaded twice (child, then here) plus a fork and a pipe copy of the
 file; for a small model that is a few tens of milliseconds (the README gives figures).
 """
 
@@ -20,7 +21,7 @@ from regwatch.registry import CorruptVersion, VersionState
 from regwatch.registry.files import read_verified
 
 from .errors import LoadCancelled, LoadError
-from .gate import admit, unpickle
+from .gate import admit, load
 from .policy import LoadPolicy
 from .probe import Probe
 
@@ -56,7 +57,7 @@ class ModelLoad:
         """The loaded, validated, warmed-up model, or LoadError saying why not."""
         started = time.perf_counter()
         state = self.state
-        if state.model_path is None:
+        if state.model_path is None or state.format is None:
             raise LoadError("the folder is not complete")
         try:
             # The bytes inspected are the bytes loaded: the same file (identity) and, with a
@@ -66,13 +67,13 @@ class ModelLoad:
             )
         except CorruptVersion as exc:
             raise LoadError(str(exc)) from None
-        report = self._probe.run(data, self.state.metadata)
+        report = self._probe.run(state.format, data, state.metadata)
         if self._cancelled.is_set():
             raise LoadCancelled("cancelled after the probe")
         try:
-            model = unpickle(data)
+            model = load(state.format, data, self.policy.skops_trusted)
         except MemoryError:
-            raise LoadError("ran out of memory unpickling in the server after the probe passed") from None
+            raise LoadError("ran out of memory loading in the server after the probe passed") from None
         n_features, warmup_seconds = admit(model, self.state.metadata)
         notes = report.warnings
         if warmup_seconds is None:

@@ -1,4 +1,4 @@
-"""What one model load may cost (time, memory) and which pickles it accepts.
+"""What one model load may cost (time, memory) and which files it accepts.
 
 The memory limit also bounds the model file: a file larger than the memory a load may use
 cannot be unpickled within it, so it is refused before it is read.
@@ -40,4 +40,7 @@ class LoadPolicy:
     memory_limit: int = field(default_factory=default_memory_limit)
     """Bytes of address space a probe may add to its own baseline; also the largest model file."""
     allow_version_mismatch: bool = False
-    """Accept a model pickled by another scikit-learn version (reported as a warning)."""
+    """Accept a model pickled (or saved with skops) by another scikit-learn version (reported
+    as a warning)."""
+    skops_trusted: tuple[str, ...] = ()
+    """Type names a `model.skops` may hold besides skops' own trusted defaults."""

@@ -1,11 +1,13 @@
-"""The probe: a child process unpickles a model file before the server does.
+"""The probe: a child process loads a model file before the server does.
 
-Unpickling runs arbitrary code. A file that segfaults, never returns or inflates to more
-memory than the machine has would take the server down with it (and, loaded again at every
-start, crash-loop it). So a child gets the very bytes the server will load, unpickles them
-under an address-space limit, validates and warms the model up, and reports back as JSON
-(never a pickle: the child ran untrusted code). The parent kills it (SIGKILL) when the
-timeout expires or the load is cancelled; a child whose parent died kills itself (SIGALRM).
+Unpickling runs arbitrary code, and even the formats that run none (skops, ONNX) are
+parsed by native code a malformed or huge file can crash or bloat. A file that segfaults,
+never returns or inflates to more memory than the machine has would take the server down
+with it (and, loaded again at every start, crash-loop it). So a child gets the very bytes
+the server will load, loads them under an address-space limit, validates and warms the
+model up, and reports back as JSON (never a pickle: the child ran untrusted code). The
+parent kills it (SIGKILL) when the timeout expires or the load is cancelled; a child whose
+parent died kills itself (SIGALRM).
 
 Children are forked by a zygote (`zygote.py`) that has numpy, scipy, joblib, the common
 scikit-learn estimator modules and every `regwatch` module the server has imported already
@@ -39,9 +41,12 @@ from typing import Any
 from pydantic import ByteSize
 from sklearn.exceptions import InconsistentVersionWarning
 
+from regwatch.registry import ModelFormat
+
 from .errors import LoadCancelled, LoadError
-from .gate import admit, unpickle
+from .gate import admit, load
 from .policy import LoadPolicy
+from .zygote import SYS_PATH_VARIABLE
 
 PRELOAD = [
     "numpy",
@@ -58,6 +63,8 @@ PRELOAD = [
     "sklearn.naive_bayes",
     "sklearn.impute",
     "sklearn.decomposition",
+    "skops.io",
+    "onnxruntime",
 ]
 _MAX_REPORT = 64 * 1024
 
@@ -80,7 +87,12 @@ class _Zygote:
                 m for m in sys.modules if m.startswith("regwatch.") and not m.endswith(".__main__")
             )
             command = [sys.executable, "-m", "regwatch.serving.zygote", str(theirs.fileno()), *preload]
-            self._process = subprocess.Popen(command, pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL)
+            # The server's import path, as it is now: a model's classes import in the child
+            # exactly when they would in the server (multiprocessing passes it the same way).
+            env = {**os.environ, SYS_PATH_VARIABLE: json.dumps(sys.path)}
+            self._process = subprocess.Popen(
+                command, pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, env=env
+            )
             theirs.close()
             if ours.recv(1) != b"r":
                 raise LoadError("the probe zygote did not start")
@@ -136,7 +148,7 @@ class Probe:
             except ProcessLookupError:  # it has ended already
                 pass
 
-    def run(self, data: bytes, metadata: Mapping[str, Any]) -> ProbeReport:
+    def run(self, fmt: ModelFormat, data: bytes, metadata: Mapping[str, Any]) -> ProbeReport:
         """Check `data` in a child (blocking). LoadError says why it failed; LoadCancelled."""
         started = time.perf_counter()
         with self._lock:
@@ -153,7 +165,7 @@ class Probe:
                 if self._cancelled.is_set():
                     self._kill()
             try:
-                reply = self._exchange(conn, data, metadata)
+                reply = self._exchange(conn, fmt, data, metadata)
             finally:
                 with self._lock:
                     os.close(self._child)
@@ -166,10 +178,14 @@ class Probe:
             raise LoadError(str(reply["error"]))
         return ProbeReport(tuple(str(note) for note in reply["warnings"]), time.perf_counter() - started)
 
-    def _exchange(self, conn: Connection, data: bytes, metadata: Mapping[str, Any]) -> dict[str, Any] | None:
+    def _exchange(
+        self, conn: Connection, fmt: ModelFormat, data: bytes, metadata: Mapping[str, Any]
+    ) -> dict[str, Any] | None:
         """Send the request and the model bytes; the child's report, or the zygote's word of
         its exit when it died first (crashed, or killed on timeout or cancel)."""
-        request = json.dumps({"metadata": metadata, "policy": dataclasses.asdict(self.policy)})
+        request = json.dumps(
+            {"format": fmt.value, "metadata": metadata, "policy": dataclasses.asdict(self.policy)}
+        )
         timer = threading.Timer(self.policy.timeout, self._expire)
         timer.daemon = True
         timer.start()
@@ -215,14 +231,16 @@ def child_main(conn: Connection) -> None:
 def _child(conn: Connection, request: str) -> None:
     """Check the bytes that follow the request; report."""
     spec = json.loads(request)
-    policy = LoadPolicy(**spec["policy"])
+    policy = LoadPolicy(**{**spec["policy"], "skops_trusted": tuple(spec["policy"]["skops_trusted"])})
     signal.signal(signal.SIGALRM, signal.SIG_DFL)
     signal.alarm(math.ceil(policy.timeout) + 1)  # outlive an orphaned parent by a second at most
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # a crash writes no core file
     data = conn.recv_bytes()
     _limit_address_space(policy.memory_limit)
     try:
-        report: dict[str, Any] = {"warnings": _check(data, spec["metadata"], policy.allow_version_mismatch)}
+        report: dict[str, Any] = {
+            "warnings": _check(ModelFormat(spec["format"]), data, spec["metadata"], policy)
+        }
     except MemoryError:
         limit = ByteSize(policy.memory_limit).human_readable(separator=" ")
         report = {"error": f"exceeded the memory limit of {limit} (REGWATCH_LOAD_MEMORY_LIMIT)"}
@@ -244,21 +262,26 @@ def _limit_address_space(extra: int) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
 
 
-def _check(data: bytes, metadata: Mapping[str, Any], allow_version_mismatch: bool) -> list[str]:
-    """Unpickle, validate, warm up; the notes to report. `catch_warnings` is process-global
-    state: fine here, in a single-threaded child, and the reason the server needs none."""
+def _check(fmt: ModelFormat, data: bytes, metadata: Mapping[str, Any], policy: LoadPolicy) -> list[str]:
+    """Load, validate, warm up; the notes to report. `catch_warnings` is process-global
+    state: fine here, in a single-threaded child, and the reason the server needs none.
+
+    A scikit-learn version mismatch is caught for skops too (it restores the estimators'
+    state just as unpickling does, and warns the same): the risk is wrong answers, not code.
+    ONNX carries no scikit-learn objects, so it never warns."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", InconsistentVersionWarning)
-        model = unpickle(data)
-    notes = []
+        model = load(fmt, data, policy.skops_trusted)
+    saved = "pickled" if fmt.runs_code else "saved"
+    notes: dict[str, None] = {}  # one note per distinct mismatch, not one per estimator
     for warning in caught:
         if isinstance(warning.message, InconsistentVersionWarning):
             mismatch = (
-                f"model was pickled with scikit-learn {warning.message.original_sklearn_version}, "
+                f"model was {saved} with scikit-learn {warning.message.original_sklearn_version}, "
                 f"this server runs {warning.message.current_sklearn_version}"
             )
-            if not allow_version_mismatch:
+            if not policy.allow_version_mismatch:
                 raise LoadError(mismatch + " (set REGWATCH_ALLOW_VERSION_MISMATCH=true to load it anyway)")
-            notes.append(mismatch)
+            notes[mismatch] = None
     admit(model, metadata)
-    return notes
+    return list(notes)

@@ -21,6 +21,7 @@ import sys
 from multiprocessing.connection import Connection
 
 PROBE_ENTRY = "regwatch.serving.probe:child_main"
+SYS_PATH_VARIABLE = "REGWATCH_ZYGOTE_SYS_PATH"
 
 
 def _fork_child(control: socket.socket, fd: int, others: list[int]) -> int:
@@ -77,6 +78,8 @@ def serve(control: socket.socket) -> None:
 def main() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the server, which closes us
     control = socket.socket(fileno=int(sys.argv[1]))
+    if SYS_PATH_VARIABLE in os.environ:
+        sys.path[:] = json.loads(os.environ.pop(SYS_PATH_VARIABLE))
     for module in sys.argv[2:]:
         try:
             importlib.import_module(module)

@@ -9,6 +9,7 @@ from bench.context import MAIN, PEERS, Bench
 from bench.scenarios import (
     ceiling,
     drop,
+    formats,
     gateway,
     latency,
     memory,
@@ -41,4 +42,5 @@ SCENARIOS = (
     Scenario("poll", "drop-to-serve poll", drop.poll),
     Scenario("scale", "scale", scale.run),
     Scenario("memory", "memory", memory.run),
+    Scenario("formats", "predict cost per model format", formats.run),
 )

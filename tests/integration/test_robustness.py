@@ -72,7 +72,7 @@ async def test_every_kind_of_bad_folder_is_reported_once_and_disturbs_nothing(ro
         "foo": ("version_rejected", "not a PEP 440 version"),
         "_staging": ("version_rejected", "not a PEP 440 version"),
         "2.0.0": ("version_rejected", "metadata.json is missing"),  # empty folder
-        "2.1.0": ("version_rejected", "model.joblib is missing"),
+        "2.1.0": ("version_rejected", "no model file (model.joblib, model.skops or model.onnx)"),
         "2.2.0": ("version_rejected", "not valid JSON"),
         "2.3.0": ("version_rejected", "must hold a JSON object"),
         "2.4.0": ("model_load_failed", "cannot unpickle"),

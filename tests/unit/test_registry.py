@@ -120,7 +120,7 @@ def test_stale_temp_folders_of_live_processes_are_kept(root):
     ("files", "reason"),
     [
         ({}, "metadata.json is missing"),
-        ({"metadata.json": "{}"}, "model.joblib is missing"),
+        ({"metadata.json": "{}"}, "no model file (model.joblib, model.skops or model.onnx)"),
         ({"metadata.json": "{not json", "model.joblib": "x"}, "not valid JSON"),
         ({"metadata.json": "[1, 2]", "model.joblib": "x"}, "must hold a JSON object"),
         ({"metadata.json": '{"n_features": "four"}', "model.joblib": "x"}, "n_features"),

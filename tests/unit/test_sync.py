@@ -79,7 +79,7 @@ async def test_a_stale_inspection_is_always_followed_by_a_fresh_one(root, tmp_pa
             assert await next_event(events, "5.0.0") is EventType.VERSION_ADDED  # what was
             assert await next_event(events, "5.0.0") is EventType.VERSION_REMOVED  # what is
         state = sync.registry.index.state("5.0.0")
-        assert state.status is Status.REJECTED and "model.joblib is missing" in state.reason
+        assert state.status is Status.REJECTED and "no model file" in state.reason
 
 
 async def test_a_settling_folder_is_rechecked_without_a_second_hint(root, tmp_path):
