@@ -4,10 +4,11 @@ No FastAPI here: the HTTP layer (`regwatch.api`) calls into this package, never 
 """
 
 from .batching import Batcher
-from .errors import LoadCancelled, LoadError, LoadPending, NoModelServing
+from .errors import LoadCancelled, LoadError, LoadPending, ModelNotFound, NoModelServing
 from .live import LiveModel
 from .loading import LoadedModel, ModelLoad
 from .policy import LoadPolicy, default_memory_limit
+from .served import ServedModel
 from .supervisor import RestartPolicy, Supervisor, TaskFailed, TaskHealth, TaskState
 from .sync import RegistrySync
 
@@ -20,9 +21,11 @@ __all__ = [
     "LoadPolicy",
     "LoadedModel",
     "ModelLoad",
+    "ModelNotFound",
     "NoModelServing",
     "RegistrySync",
     "RestartPolicy",
+    "ServedModel",
     "Supervisor",
     "TaskFailed",
     "TaskHealth",
