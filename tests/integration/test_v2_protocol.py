@@ -2,15 +2,18 @@
 someone else wrote: Triton's `tritonclient.http`."""
 
 import re
+import shutil
 import threading
 
 import numpy as np
 import pytest
 import tritonclient.http as triton
 from support.models import IRIS_ROW, iris_model, publish
+from support.server import REPO, GatewayProcess
 from support.sse import SseStream
 from tritonclient.utils import InferenceServerException
 
+GATEWAY_KEY = "v2-test-key-0123456789"
 IRIS_ROWS = np.array([IRIS_ROW, [6.7, 3.0, 5.2, 2.3], [5.9, 3.0, 4.2, 1.5]])
 
 
@@ -138,3 +141,26 @@ async def test_versions_move_forward_while_the_client_infers(root, server):
         ranks = [order.index(version) for version in answers]
         assert ranks == sorted(ranks) and ranks[-1] == 3
     assert {version for answers in seen for version in answers} >= {"1.0.0", "2.0.0"}
+
+
+@pytest.mark.skipif(
+    not (REPO / "gateway" / "node_modules").is_dir() or shutil.which("node") is None,
+    reason="gateway dependencies not installed (make test runs npm ci first)",
+)
+async def test_the_protocol_through_the_gateway(root, server):
+    publish(root, "1.0.0")
+    await _serving(server, "1.0.0")
+    with GatewayProcess(server.url, GATEWAY_KEY) as gateway:
+        client = _client(gateway.url)
+        keyed = {"x-api-key": GATEWAY_KEY}
+        with pytest.raises(InferenceServerException, match="missing API key"):
+            client.get_server_metadata()
+        assert client.is_server_ready(headers=keyed)
+        assert client.get_model_metadata("default", headers=keyed)["versions"] == ["1.0.0"]
+        result = client.infer(
+            "default", [_input(IRIS_ROWS, "FP32")], outputs=_outputs("predict_proba"), headers=keyed
+        )
+        assert result.as_numpy("predict_proba").shape == (3, 3)
+        assert result.get_response()["model_version"] == "1.0.0"
+        with pytest.raises(InferenceServerException, match="unknown model 'fraud'"):
+            client.infer("fraud", [_input(IRIS_ROWS, "FP64")], headers=keyed)
