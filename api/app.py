@@ -136,7 +136,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    for routes in (predict, models, events, health, metrics_route, dashboard, v2):
+    # Starlette tries routes in order: the two predict paths come first (routing cost grows
+    # with every route tried before the match).
+    for routes in (predict, v2, models, events, health, metrics_route, dashboard):
         app.include_router(routes.router)
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(RequestMetricsMiddleware, metrics=metrics)

@@ -90,8 +90,7 @@ def features(request: InferRequest, loaded: LoadedModel, max_batch: int) -> npt.
     if loaded.n_features is not None and width != loaded.n_features:
         raise TensorError(f"input {INPUT}: expects {loaded.n_features} features per row, got shape {shape}")
     try:
-        with np.errstate(over="ignore"):  # an FP64 value beyond FP32's range: caught below
-            array = np.asarray(tensor.data, dtype=_NUMPY[tensor.datatype])
+        array = _array(tensor.data, tensor.datatype)
     except ValueError:
         raise TensorError(f"input {INPUT}: nested data must be rows of the same length") from None
     if array.size != rows * width:
@@ -101,6 +100,13 @@ def features(request: InferRequest, loaded: LoadedModel, max_batch: int) -> npt.
     if tensor.datatype == "FP32" and not np.isfinite(array).all():
         raise TensorError(f"input {INPUT}: a value is out of the FP32 range")
     return array.reshape(rows, width).astype(np.float64, copy=False)
+
+
+def _array(data: list[Any], datatype: str) -> npt.NDArray[Any]:
+    if datatype == "FP32":
+        with np.errstate(over="ignore"):  # a value beyond FP32's range becomes inf: refused
+            return np.asarray(data, dtype=np.float32)
+    return np.asarray(data, dtype=_NUMPY[datatype])
 
 
 def outputs(request: InferRequest, loaded: LoadedModel) -> list[str]:

@@ -24,6 +24,7 @@ from .. import oip
 from ..state import ServiceState, service
 from .health import failure
 
+# Infer is declared first: routes are tried in order, and it is the hot path.
 router = APIRouter(prefix="/v2", tags=["open inference protocol"])
 
 SERVER = {"name": "regwatch", "version": package_version("regwatch"), "extensions": []}
@@ -32,6 +33,69 @@ MAX_VERSION = 128
 ModelName = Annotated[str, Path(max_length=64)]
 VersionName = Annotated[str, Path(max_length=MAX_VERSION)]
 Svc = Annotated[ServiceState, Depends(service)]
+
+
+def _parse(raw: bytes) -> oip.InferRequest:
+    """The body in one pydantic call (as `/predict`); its errors answer 400 (see errors.py)."""
+    try:
+        return oip.InferRequest.model_validate_json(raw)
+    except ValidationError as exc:
+        raise RequestValidationError(
+            [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
+        ) from None
+
+
+_INFER_DOC: dict[str, Any] = {
+    # Read by hand below (the hot path skips FastAPI's dependency solving); documented here.
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": oip.InferRequest.model_json_schema()}},
+    },
+}
+
+
+def _path(*names: str) -> dict[str, Any]:
+    params = [
+        {"name": name, "in": "path", "required": True, "schema": {"type": "string", "maxLength": 128}}
+        for name in names
+    ]
+    return {**_INFER_DOC, "parameters": params}
+
+
+@router.post("/models/{name}/infer", responses={400: {}, 404: {}, 503: {}}, openapi_extra=_path("name"))
+@router.post(
+    "/models/{name}/versions/{version}/infer",
+    responses={400: {}, 404: {}, 503: {}},
+    openapi_extra=_path("name", "version"),
+)
+async def infer(request: Request) -> JSONResponse:
+    svc: ServiceState = request.app.state.service
+    params = request.path_params
+    served = svc.model(params["name"])
+    if "inference-header-content-length" in request.headers:
+        raise HTTPException(
+            400, "binary tensor data is not supported: send JSON data (tritonclient: binary_data=False)"
+        )
+    body = _parse(await request.body())
+    version: str | None = params.get("version")
+    if version is not None and len(version) > MAX_VERSION:
+        raise VersionNotFound(f"no version {version[:MAX_VERSION]!r}…")
+    loaded = await served.choose(version)
+    try:
+        rows = oip.features(body, loaded, svc.settings.max_batch)
+        names = oip.outputs(body, loaded)
+        answers = [await svc.batcher.predict(loaded, rows, name) for name in names]
+    except (ValueError, TypeError) as exc:  # TensorError, or the model rejecting the rows
+        raise HTTPException(400, f"model version {loaded.version}: {exc}") from None
+    svc.metrics.prediction_counter(loaded.version).inc(len(rows))
+    answer: dict[str, Any] = {
+        "model_name": served.name,
+        "model_version": loaded.version,
+        "outputs": [oip.tensor(name, values) for name, values in zip(names, answers, strict=True)],
+    }
+    if body.id is not None:
+        answer["id"] = body.id
+    return JSONResponse(answer, headers={"X-Model-Version": loaded.version})
 
 
 def _not(message: str) -> HTTPException:
@@ -125,66 +189,3 @@ async def repository_index(
 
 def _entry(served: ServedModel, version: str, state: str, reason: str) -> dict[str, Any]:
     return {"name": served.name, "version": version, "state": state, "reason": reason}
-
-
-def _parse(raw: bytes) -> oip.InferRequest:
-    """The body in one pydantic call (as `/predict`); its errors answer 400 (see errors.py)."""
-    try:
-        return oip.InferRequest.model_validate_json(raw)
-    except ValidationError as exc:
-        raise RequestValidationError(
-            [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
-        ) from None
-
-
-_INFER_DOC: dict[str, Any] = {
-    # Read by hand below (the hot path skips FastAPI's dependency solving); documented here.
-    "requestBody": {
-        "required": True,
-        "content": {"application/json": {"schema": oip.InferRequest.model_json_schema()}},
-    },
-}
-
-
-def _path(*names: str) -> dict[str, Any]:
-    params = [
-        {"name": name, "in": "path", "required": True, "schema": {"type": "string", "maxLength": 128}}
-        for name in names
-    ]
-    return {**_INFER_DOC, "parameters": params}
-
-
-@router.post("/models/{name}/infer", responses={400: {}, 404: {}, 503: {}}, openapi_extra=_path("name"))
-@router.post(
-    "/models/{name}/versions/{version}/infer",
-    responses={400: {}, 404: {}, 503: {}},
-    openapi_extra=_path("name", "version"),
-)
-async def infer(request: Request) -> JSONResponse:
-    svc: ServiceState = request.app.state.service
-    params = request.path_params
-    served = svc.model(params["name"])
-    if "inference-header-content-length" in request.headers:
-        raise HTTPException(
-            400, "binary tensor data is not supported: send JSON data (tritonclient: binary_data=False)"
-        )
-    body = _parse(await request.body())
-    version: str | None = params.get("version")
-    if version is not None and len(version) > MAX_VERSION:
-        raise VersionNotFound(f"no version {version[:MAX_VERSION]!r}…")
-    loaded = await served.choose(version)
-    try:
-        rows = oip.features(body, loaded, svc.settings.max_batch)
-        names = oip.outputs(body, loaded)
-        answers = [await svc.batcher.predict(loaded, rows, name) for name in names]
-    except (ValueError, TypeError) as exc:  # TensorError, or the model rejecting the rows
-        raise HTTPException(400, f"model version {loaded.version}: {exc}") from None
-    svc.metrics.prediction_counter(loaded.version).inc(len(rows))
-    answer: dict[str, Any] = {
-        "model_name": served.name,
-        "model_version": loaded.version,
-        "outputs": [oip.tensor(name, values) for name, values in zip(names, answers, strict=True)],
-    }
-    if body.id is not None:
-        answer["id"] = body.id
-    return JSONResponse(answer, headers={"X-Model-Version": loaded.version})
