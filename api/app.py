@@ -20,14 +20,14 @@ from fastapi import FastAPI
 
 from regwatch.events import EventBus, EventType
 from regwatch.registry import ModelRegistry, is_ignored_name
-from regwatch.serving import Batcher, LiveModel, RegistrySync, RestartPolicy, Supervisor
+from regwatch.serving import Batcher, LiveModel, RegistrySync, RestartPolicy, ServedModel, Supervisor
 from regwatch.watcher import FolderWatcher
 
 from .body_limit import BodyLimitMiddleware
 from .errors import install_error_handlers
 from .metrics import Metrics, RequestMetricsMiddleware
 from .request_id import RequestIdMiddleware
-from .routes import dashboard, events, health, models, predict
+from .routes import dashboard, events, health, models, predict, v2
 from .routes import metrics as metrics_route
 from .service_metrics import ServiceCollector
 from .settings import Settings
@@ -99,8 +99,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         async with anyio.create_task_group() as tasks:
             supervisor = Supervisor(tasks, bus, _restart_policy(settings))
+            served = {settings.default_model: ServedModel(settings.default_model, registry, live)}
             svc = app.state.service = ServiceState(
-                settings, registry, bus, live, sync, watcher, supervisor, metrics, batcher
+                settings, registry, bus, live, sync, watcher, supervisor, metrics, batcher, served
             )
             metrics.registry.register(ServiceCollector(svc))
             try:
@@ -136,7 +137,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    for routes in (predict, models, events, health, metrics_route, dashboard):
+    # Starlette tries routes in order: the two predict paths come first (routing cost grows
+    # with every route tried before the match).
+    for routes in (predict, v2, models, events, health, metrics_route, dashboard):
         app.include_router(routes.router)
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(RequestMetricsMiddleware, metrics=metrics)

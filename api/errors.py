@@ -14,21 +14,30 @@ from starlette.exceptions import HTTPException
 from starlette.types import Scope
 
 from regwatch.registry import VersionNotFound
-from regwatch.serving import LoadError, LoadPending, NoModelServing
+from regwatch.serving import LoadError, LoadPending, ModelNotFound, NoModelServing
 
 log = logging.getLogger("regwatch.api")
 
 # exception type -> (status, message prefix, extra headers)
 DOMAIN_ERRORS: dict[type[Exception], tuple[int, str, dict[str, str]]] = {
     VersionNotFound: (404, "", {}),
+    ModelNotFound: (404, "", {}),
     LoadError: (409, "the version cannot be served: ", {}),
     NoModelServing: (503, "", {"Retry-After": "1"}),
     LoadPending: (503, "", {"Retry-After": "1"}),  # its load goes on: a retry soon will likely find it
 }
 
 
+# The Open Inference Protocol answers a request it cannot serve with 400 (404: no such model
+# or version); what is a 409 or 422 on the JSON routes is a 400 under its prefix.
+V2_PREFIX = "/v2/"
+V2_STATUS = {409: 400, 422: 400}
+
+
 def error_json(scope: Scope, status: int, message: str, **extra: Any) -> JSONResponse:
     """The error shape every failure uses, with the request id the middleware assigned."""
+    if scope.get("path", "").startswith(V2_PREFIX):
+        status = V2_STATUS.get(status, status)
     body = {"error": message, "request_id": scope.get("state", {}).get("request_id"), **extra}
     return JSONResponse(body, status_code=status)
 

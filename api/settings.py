@@ -14,6 +14,11 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="REGWATCH_", extra="ignore")
 
     registry: Path = Field(Path("var/registry"), description="registry root (holds versions/)")
+    default_model: str = Field(
+        "default",
+        pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$",
+        description="the name the model in versions/ is served under (Open Inference Protocol routes)",
+    )
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
     poll: bool = Field(False, description="poll the file system instead of inotify (NFS, SMB)")

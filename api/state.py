@@ -6,7 +6,7 @@ from fastapi import Request
 
 from regwatch.events import EventBus
 from regwatch.registry import ModelRegistry
-from regwatch.serving import Batcher, LiveModel, RegistrySync, Supervisor
+from regwatch.serving import Batcher, LiveModel, ModelNotFound, RegistrySync, ServedModel, Supervisor
 from regwatch.watcher import FolderWatcher
 
 from .metrics import Metrics
@@ -25,6 +25,15 @@ class ServiceState:
     supervisor: Supervisor
     metrics: Metrics
     batcher: Batcher
+    models: dict[str, ServedModel]
+
+    def model(self, name: str) -> ServedModel:
+        """The model served under `name` (ModelNotFound: 404). The one per-model lookup:
+        every route that names a model goes through it."""
+        try:
+            return self.models[name]
+        except KeyError:
+            raise ModelNotFound(f"unknown model {name!r}") from None
 
     def begin_shutdown(self) -> None:
         """The service is stopping: background tasks end, and so does every event stream

@@ -4,11 +4,12 @@ No FastAPI here: the HTTP layer (`regwatch.api`) calls into this package, never 
 """
 
 from .batching import Batcher
-from .errors import LoadCancelled, LoadError, LoadPending, NoModelServing
+from .errors import LoadCancelled, LoadError, LoadPending, ModelNotFound, NoModelServing
 from .formats import UnsupportedModel, load_model_bytes
 from .live import LiveModel
 from .loading import LoadedModel, ModelLoad
 from .policy import LoadPolicy, default_memory_limit
+from .served import ServedModel
 from .supervisor import RestartPolicy, Supervisor, TaskFailed, TaskHealth, TaskState
 from .sync import RegistrySync
 
@@ -21,9 +22,11 @@ __all__ = [
     "LoadPolicy",
     "LoadedModel",
     "ModelLoad",
+    "ModelNotFound",
     "NoModelServing",
     "RegistrySync",
     "RestartPolicy",
+    "ServedModel",
     "Supervisor",
     "TaskFailed",
     "TaskHealth",

@@ -10,10 +10,11 @@ the loop is blocked; or in a worker thread, for batches over `inline_rows`) new 
 queue up and form the next batch. `max_wait` (default 0) optionally holds a batch open to
 collect more rows; a batch that reaches `max_rows` goes at once either way.
 
-Batches are per `LoadedModel` object, so versions never mix and a swap only changes which
-queue new requests join. A batch whose `predict` raises is re-run request by request, so a
-request the model rejects fails alone. Merging assumes each row's prediction does not depend
-on the other rows in the call, which holds for scikit-learn estimators.
+Batches are per `LoadedModel` object and method (`predict`, `predict_proba`), so versions
+never mix and a swap only changes which queue new requests join. A batch whose call raises is
+re-run request by request, so a request the model rejects fails alone. Merging assumes each
+row's answer does not depend on the other rows in the call, which holds for scikit-learn
+estimators.
 """
 
 import asyncio
@@ -44,10 +45,12 @@ class _Request:
 class _Lane:
     """The requests waiting for one loaded model, and the flush or predict on their way."""
 
-    __slots__ = ("busy", "flush", "loaded", "rows", "timed", "waiting")
+    __slots__ = ("busy", "flush", "key", "loaded", "method", "rows", "timed", "waiting")
 
-    def __init__(self, loaded: LoadedModel) -> None:
+    def __init__(self, key: tuple[int, str], loaded: LoadedModel, method: str) -> None:
+        self.key = key
         self.loaded = loaded
+        self.method = method
         self.waiting: deque[_Request] = deque()
         self.rows = 0
         self.flush: asyncio.Handle | None = None
@@ -70,17 +73,19 @@ class Batcher:
         self.max_wait = max_wait
         self.inline_rows = inline_rows
         self._observe = observe
-        # Keyed by identity: a lane exists only while it has work, so a swapped-out model
-        # is released as soon as its last batch is answered.
-        self._lanes: dict[int, _Lane] = {}
+        # Keyed by identity and method: a lane exists only while it has work, so a
+        # swapped-out model is released as soon as its last batch is answered.
+        self._lanes: dict[tuple[int, str], _Lane] = {}
 
-    async def predict(self, loaded: LoadedModel, rows: Rows) -> Rows:
-        """`loaded.model.predict(rows)`, merged with whatever else is waiting for `loaded`.
-        Raises what predicting `rows` alone raises."""
+    async def predict(self, loaded: LoadedModel, rows: Rows, method: str = "predict") -> Rows:
+        """`loaded.model.<method>(rows)` (`predict` or another row-wise method such as
+        `predict_proba`), merged with whatever else is waiting for the same. Raises what
+        calling it on `rows` alone raises."""
         loop = asyncio.get_running_loop()
-        lane = self._lanes.get(id(loaded))
+        key = (id(loaded), method)
+        lane = self._lanes.get(key)
         if lane is None:
-            lane = self._lanes[id(loaded)] = _Lane(loaded)
+            lane = self._lanes[key] = _Lane(key, loaded, method)
         request = _Request(rows, loop.create_future(), loop.time())
         lane.waiting.append(request)
         lane.rows += len(rows)
@@ -111,10 +116,11 @@ class Batcher:
             if self._observe is not None:
                 self._observe(rows)
             if rows <= self.inline_rows:
-                _deliver(batch, _predict_batch(lane.loaded.model, parts))
+                _deliver(batch, _predict_batch(getattr(lane.loaded.model, lane.method), parts))
             else:
                 lane.busy = True
-                running = loop.run_in_executor(None, _predict_batch, lane.loaded.model, parts)
+                method = getattr(lane.loaded.model, lane.method)
+                running = loop.run_in_executor(None, _predict_batch, method, parts)
                 running.add_done_callback(lambda done: self._finished(lane, batch, done))
                 return
         self._next(loop, lane)
@@ -135,7 +141,7 @@ class Batcher:
         if lane.waiting:
             self._schedule(loop, lane)
         elif not lane.busy and lane.flush is None:
-            del self._lanes[id(lane.loaded)]
+            del self._lanes[lane.key]
 
     def _take(self, lane: _Lane) -> list[_Request]:
         """Whole requests from the head of the queue, up to `max_rows` (a bigger request
@@ -156,13 +162,13 @@ class Batcher:
         return batch
 
 
-def _predict_batch(model: Any, parts: list[Rows]) -> list[Rows | Exception]:
-    """One `predict` over all parts, split back per part. If it raises (or answers with the
+def _predict_batch(predict: Callable[[Rows], Any], parts: list[Rows]) -> list[Rows | Exception]:
+    """One `predict` call over all parts, split back per part. If it raises (or answers with the
     wrong number of rows), each part is predicted alone, so only a part the model rejects
     gets an exception. Runs on the loop or in a worker thread; never raises."""
     if len(parts) > 1:
         try:
-            merged = np.asarray(model.predict(np.concatenate(parts)))
+            merged = np.asarray(predict(np.concatenate(parts)))
             if len(merged) == sum(len(part) for part in parts):
                 answers: list[Rows | Exception] = []
                 start = 0
@@ -173,12 +179,12 @@ def _predict_batch(model: Any, parts: list[Rows]) -> list[Rows | Exception]:
             log.debug("a batch of %d parts answered %d rows: predicting each alone", len(parts), len(merged))
         except Exception as exc:  # model code: anything can fail, and one part may be the cause
             log.debug("a batch of %d parts failed (%s): predicting each alone", len(parts), exc)
-    return [_predict_one(model, part) for part in parts]
+    return [_predict_one(predict, part) for part in parts]
 
 
-def _predict_one(model: Any, rows: Rows) -> Rows | Exception:
+def _predict_one(predict: Callable[[Rows], Any], rows: Rows) -> Rows | Exception:
     try:
-        return np.asarray(model.predict(rows))
+        return np.asarray(predict(rows))
     except Exception as exc:  # handed to the request's caller, which maps it to a response
         return exc
 

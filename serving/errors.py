@@ -16,3 +16,7 @@ class LoadCancelled(LoadError):
 
 class LoadPending(Exception):
     """The version is still loading and the caller's wait ran out; the load goes on."""
+
+
+class ModelNotFound(LookupError):
+    """No model of that name is served."""

@@ -103,6 +103,11 @@ class LiveModel:
                 # Cancelled: the folder changed while it loaded; look it up again.
         raise LoadPending(f"version {version!r} is still loading")
 
+    def loaded(self, version: str) -> LoadedModel | None:
+        """The model of `version`'s current files if it is loaded now (serving, previous or
+        pinned); starts no load. VersionNotFound for a version the index does not hold."""
+        return self._ready(self.registry.resolve(version))
+
     # -- following the registry ------------------------------------------------------------
 
     async def run(self) -> None:

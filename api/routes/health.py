@@ -15,15 +15,22 @@ from ..state import ServiceState, service
 router = APIRouter(tags=["health"])
 
 
+def failure(svc: ServiceState) -> str | None:
+    """Why the process is no longer alive (a task given up on), or None while it is."""
+    failed = svc.supervisor.failed()
+    if not failed:
+        return None
+    return "; ".join(
+        f"task {health.name} failed {health.failures} times, last: {health.last_error}" for health in failed
+    )
+
+
 @router.get("/healthz", responses={503: {}})
 async def healthz(svc: Annotated[ServiceState, Depends(service)]) -> JSONResponse:
     tasks = {name: health.state.value for name, health in svc.supervisor.tasks.items()}
-    failed = svc.supervisor.failed()
-    if not failed:
+    reason = failure(svc)
+    if reason is None:
         return JSONResponse({"status": "ok", "tasks": tasks})
-    reason = "; ".join(
-        f"task {health.name} failed {health.failures} times, last: {health.last_error}" for health in failed
-    )
     return JSONResponse({"status": "failed", "reason": reason, "tasks": tasks}, status_code=503)
 
 

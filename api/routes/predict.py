@@ -8,7 +8,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from regwatch.serving import LoadedModel, NoModelServing
+from regwatch.serving import LoadedModel
 
 from ..state import ServiceState
 
@@ -25,17 +25,6 @@ class PredictRequest(BaseModel):
 class PredictResponse(BaseModel):
     model_version: str
     predictions: list[Any]
-
-
-async def _choose_model(svc: ServiceState, version: str | None) -> LoadedModel:
-    """The model that answers; VersionNotFound, LoadError and NoModelServing become 404,
-    409 and 503 in `errors.py`."""
-    if version is None:
-        serving = svc.live.serving
-        if serving is None:
-            raise NoModelServing("no model is serving yet")
-        return serving
-    return await svc.live.get(version)
 
 
 def _check_shape(instances: list[list[float]], loaded: LoadedModel) -> None:
@@ -98,7 +87,8 @@ async def predict(request: Request) -> JSONResponse:
     svc: ServiceState = request.app.state.service
     version = request.query_params.get("version")
     body = _parse_body(await request.body(), svc.settings.max_batch)
-    loaded = await _choose_model(svc, version)
+    # VersionNotFound, LoadError and NoModelServing become 404, 409 and 503 in `errors.py`.
+    loaded = await svc.model(svc.settings.default_model).choose(version)
     _check_shape(body.instances, loaded)
     features = np.asarray(body.instances, dtype=np.float64)
     try:

@@ -16,6 +16,7 @@ import eventRoutes from './routes/events.js'
 import healthRoutes from './routes/health.js'
 import modelRoutes from './routes/models.js'
 import tokenRoutes from './routes/tokens.js'
+import v2Routes from './routes/v2.js'
 
 /**
  * @param {import('./config.js').Config} config
@@ -48,6 +49,7 @@ export async function buildApp (config, { logStream } = {}) {
   await app.register(modelRoutes)
   await app.register(eventRoutes)
   await app.register(tokenRoutes)
+  await app.register(v2Routes)
 
   return app
 }

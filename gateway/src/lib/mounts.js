@@ -12,7 +12,10 @@ export const MODELS = Object.freeze({ gateway: '/admin/models', upstream: '/mode
 /** @type {Mount} */
 export const EVENTS = Object.freeze({ gateway: '/admin/events', upstream: '/events' })
 
-const MOUNTS = [PREDICT, MODELS, EVENTS]
+/** @type {Mount} */
+export const V2 = Object.freeze({ gateway: '/v2', upstream: '/v2' })
+
+const MOUNTS = [PREDICT, MODELS, EVENTS, V2]
 
 /**
  * The gateway path that serves `upstreamPath` (as encoded on the wire), or

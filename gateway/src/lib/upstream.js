@@ -105,3 +105,16 @@ export function createProxyOptions ({ upstreamUrl, extraHeaders = {} }) {
   }
   return Object.freeze(options)
 }
+
+/**
+ * reply.from() options that forward the caller's body byte for byte (none
+ * when it sent none), with its content type.
+ * @param {import('fastify').FastifyRequest} request
+ * @returns {{ body?: Buffer, contentType?: string }}
+ */
+export function forwardedBody (request) {
+  const body = request.body
+  return Buffer.isBuffer(body) && body.length > 0
+    ? { body, contentType: request.headers['content-type'] ?? 'application/octet-stream' }
+    : {}
+}

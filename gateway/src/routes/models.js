@@ -3,7 +3,7 @@
 // Bodies are forwarded byte for byte (see the raw body parser in app.js), so
 // the upstream does all validation and its status and JSON come back as is.
 import { MODELS, PREDICT } from '../lib/mounts.js'
-import { createProxyOptions } from '../lib/upstream.js'
+import { createProxyOptions, forwardedBody } from '../lib/upstream.js'
 import upstreamPlugin from '../plugins/upstream.js'
 
 /** @type {import('fastify').FastifyPluginAsync} */
@@ -13,11 +13,7 @@ export default async function modelRoutes (fastify) {
   const proxyOptions = createProxyOptions({ upstreamUrl: fastify.config.upstreamUrl })
 
   fastify.post(PREDICT.gateway, function predict (request, reply) {
-    const body = request.body
-    const withBody = Buffer.isBuffer(body) && body.length > 0
-      ? { body, contentType: request.headers['content-type'] ?? 'application/octet-stream' }
-      : {}
-    return reply.from(PREDICT.upstream, { ...proxyOptions, ...withBody })
+    return reply.from(PREDICT.upstream, { ...proxyOptions, ...forwardedBody(request) })
   })
 
   fastify.get(MODELS.gateway, function listModels (request, reply) {
