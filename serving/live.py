@@ -4,8 +4,10 @@ What serves is the best version that is ready. `reconcile` walks the candidates 
 first, then down) and swaps in the first one whose current files are loaded; the better
 candidates that have not failed form the window that `Loads` keeps loading (at most
 `concurrency`, best first; a load that leaves the window is cancelled). So a load that
-hangs holds one slot until its timeout and blocks nothing else, a slow latest is preceded
-by the next version down that loads, and a swap never awaits anything: a finished load is
+hangs holds one slot until its timeout and blocks nothing else, a latest still loading
+`cold_start_grace` seconds after start is preceded by the next version down that loads (a
+restart comes up on latest, yet never stays down behind a slow or hanging file), and a swap
+never awaits anything: a finished load is
 swapped in only if the index still shows the files it read. While the serving version's
 own folder is reloaded (it changed), its old contents keep serving.
 
@@ -24,6 +26,7 @@ slots and the loads under way.
 
 import asyncio
 import logging
+import time
 from collections import OrderedDict
 
 import anyio
@@ -58,6 +61,7 @@ class LiveModel:
         concurrency: int = 2,
         pinned_slots: int = 2,
         pinned_wait: float = 10.0,
+        cold_start_grace: float = 2.0,
         pinned_interval: float = 1.0,
     ) -> None:
         self.registry = registry
@@ -76,6 +80,8 @@ class LiveModel:
             pinned_interval=pinned_interval,
         )
         self._dirty = asyncio.Event()
+        self._cold_start_grace = cold_start_grace
+        self._started = time.monotonic()
 
     @property
     def failures(self) -> dict[str, str]:
@@ -115,6 +121,7 @@ class LiveModel:
         with self.bus.subscribe(TRIGGERS) as changes:
             try:
                 await anyio.to_thread.run_sync(start_zygote)
+                self._started = time.monotonic()
                 async with anyio.create_task_group() as tg:
                     tg.start_soon(self._mark_dirty_on, changes)
                     self._dirty.set()
@@ -141,7 +148,7 @@ class LiveModel:
                 continue
             ready = self._ready(state, fresh)
             if ready is not None:
-                if ready is not self.serving:
+                if ready is not self.serving and not self._waits_for_better(window):
                     self._swap(ready)
                 break
             if len(window) < self._loads.concurrency and self._failure(state) is None:
@@ -152,6 +159,17 @@ class LiveModel:
             if not window and self.serving is not None and index.state(self.serving.version) is None:
                 log.warning("no servable version left; still serving %s", self.serving.version)
         self._loads.schedule(window)
+
+    def _waits_for_better(self, loading: list[VersionState]) -> bool:
+        """At a cold start, is a lower version that loaded first held back for a moment,
+        while better ones still load? (Then reconcile again once the grace is over.)"""
+        if self.serving is not None or not loading:
+            return False
+        left = self._cold_start_grace - (time.monotonic() - self._started)
+        if left <= 0:
+            return False
+        asyncio.get_running_loop().call_later(left, self._dirty.set)
+        return True
 
     def _ready(self, state: VersionState, fresh: LoadedModel | None = None) -> LoadedModel | None:
         """A loaded model of exactly this folder's current files, if there is one."""

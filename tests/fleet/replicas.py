@@ -107,6 +107,8 @@ def assert_switched_as_one(
     """
     stopped_old, started_new = [], []
     for replica in replicas:
+        # A client may hear the new version before the line saying so has been read here.
+        replica.wait_for_line(lambda line: line.startswith(f"answer {model} {new} "))
         answers = [line.split()[2:] for line in replica.lines if line.startswith(f"answer {model} ")]
         start = next(i for i, (version, _) in enumerate(answers) if version == new)
         started_new.append(int(answers[start][1]))
