@@ -8,6 +8,8 @@
 - The soft open-file limit is raised to the hard one: every connection is a descriptor.
 """
 
+import ctypes
+import ctypes.util
 import logging
 import resource
 import socket
@@ -48,9 +50,28 @@ def raise_open_file_limit() -> None:
     log.info("open-file limit raised from %d to %d", soft, target)
 
 
+M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter
+MMAP_THRESHOLD_BYTES = 1 << 20
+
+
+def return_large_buffers_to_the_os() -> None:
+    """Keep glibc from growing its mmap threshold: every load reads a model file into one
+    large buffer; once such a buffer is freed, glibc by default raises the threshold to its
+    size and serves the next ones from the heap, which fragments and never shrinks (RSS
+    +84 % over 300 swaps of a 21 MB model). A fixed threshold keeps them mmapped, returned
+    on free (+0.7 % from the 4th swap to the 300th)."""
+    libc_name = ctypes.util.find_library("c")
+    if libc_name is None:
+        return
+    libc = ctypes.CDLL(libc_name)
+    if hasattr(libc, "mallopt"):  # glibc; other C libraries manage this differently
+        libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)
+
+
 def serve(settings: Settings) -> None:
     configure_logging(settings.log_level, settings.log_json)
     raise_open_file_limit()
+    return_large_buffers_to_the_os()
     app = create_app(settings)
 
     def begin_shutdown() -> None:
