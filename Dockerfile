@@ -24,6 +24,7 @@ COPY pyproject.toml README.md* ./
 COPY registry/ registry/
 COPY events/ events/
 COPY watcher/ watcher/
+COPY fleet/ fleet/
 COPY serving/ serving/
 COPY api/ api/
 COPY cli/ cli/

@@ -730,3 +730,18 @@ def test_dockerignore_files():
     }
     assert "node_modules" in gw
     assert not gw & {"src", "package.json", "package-lock.json", "*"}
+
+
+def test_the_image_builds_from_every_package_folder():
+    """The builder stage copies each folder pyproject maps onto `regwatch.*` (a missing one
+    fails the image's wheel build, which no test here can run without a Docker engine)."""
+    import tomllib
+
+    package_dirs = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-dir"]
+    copied = {
+        args.split()[0].rstrip("/")
+        for stage in dockerfile_stages(API_DOCKERFILE.read_text())
+        for ins, args in stage
+        if ins == "COPY" and "--from=" not in args
+    }
+    assert set(package_dirs.values()) <= copied, set(package_dirs.values()) - copied
