@@ -46,7 +46,6 @@ from regwatch.registry import ModelFormat
 from .errors import LoadCancelled, LoadError
 from .gate import admit, load
 from .policy import LoadPolicy
-from .zygote import SYS_PATH_VARIABLE
 
 PRELOAD = [
     "numpy",
@@ -67,6 +66,7 @@ PRELOAD = [
     "onnxruntime",
 ]
 _MAX_REPORT = 64 * 1024
+SYS_PATH_VARIABLE = "REGWATCH_ZYGOTE_SYS_PATH"  # the server's sys.path, handed to the zygote
 
 
 class _Zygote:

@@ -8,6 +8,8 @@ ended reports its exit status on the same socket (so a crash can be named). The 
 single-threaded: it waits on the control socket and on one pidfd per child with `select`.
 
 It exits when the server closes the control socket, so it never outlives the server.
+Nothing in `regwatch.serving` imports this module (it runs as `python -m`, after its
+package has been imported), so it imports what it needs from there inside `main`.
 """
 
 import importlib
@@ -21,7 +23,6 @@ import sys
 from multiprocessing.connection import Connection
 
 PROBE_ENTRY = "regwatch.serving.probe:child_main"
-SYS_PATH_VARIABLE = "REGWATCH_ZYGOTE_SYS_PATH"
 
 
 def _fork_child(control: socket.socket, fd: int, others: list[int]) -> int:
@@ -77,6 +78,8 @@ def serve(control: socket.socket) -> None:
 
 def main() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the server, which closes us
+    from regwatch.serving.probe import SYS_PATH_VARIABLE  # not at the top: see the module doc
+
     control = socket.socket(fileno=int(sys.argv[1]))
     if SYS_PATH_VARIABLE in os.environ:
         sys.path[:] = json.loads(os.environ.pop(SYS_PATH_VARIABLE))
