@@ -1,13 +1,12 @@
 """skops and ONNX next to pickle, served end to end in-process (real watcher, real probe
 children, real skops and onnxruntime) and refused with a reason where they must be."""
 
-import asyncio
 import json
 
 import numpy as np
 import skops.io as sio
 from support.custom_models import CUSTOM_TYPE, custom_model
-from support.inprocess import running_app, until_serving
+from support.inprocess import next_event, running_app, until_serving
 from support.models import IRIS_ROW, iris_model, publish
 
 from regwatch.cli.convert import convert_verified
@@ -19,14 +18,6 @@ ROWS = [IRIS_ROW, [6.7, 3.0, 5.2, 2.3], [5.9, 2.8, 4.4, 1.3], [0.0, 0.0, 0.0, 0.
 
 def publish_as(root, version: str, fmt: ModelFormat, data: bytes, metadata: dict | None = None) -> None:
     ModelRegistry(root, scan=False).publish_bytes(data, fmt, version, metadata or {"n_features": 4})
-
-
-async def next_event(subscription, type: EventType, version: str):
-    async with asyncio.timeout(20):
-        while True:
-            event = await subscription.get()
-            if event.type is type and event.version == version:
-                return event
 
 
 async def predictions(client, version: str) -> list:

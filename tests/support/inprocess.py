@@ -16,7 +16,7 @@ from asgi_lifespan import LifespanManager
 from regwatch.api.app import create_app
 from regwatch.api.settings import Settings
 from regwatch.api.state import ServiceState
-from regwatch.events import EventType
+from regwatch.events import Event, EventType, Subscription
 
 
 @asynccontextmanager
@@ -34,3 +34,14 @@ async def until_serving(svc: ServiceState, version: str, timeout: float = 10.0) 
     with svc.bus.subscribe({EventType.MODEL_LOADED}) as loaded, anyio.fail_after(timeout):
         while svc.live.serving is None or svc.live.serving.version != version:
             await loaded.get()
+
+
+async def next_event(
+    subscription: Subscription, type: EventType, version: str, timeout: float = 20.0
+) -> Event:
+    """The next event of `type` about `version` on an open subscription."""
+    with anyio.fail_after(timeout):
+        while True:
+            event = await subscription.get()
+            if event.type is type and event.version == version:
+                return event

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from support.hostile_models import HANG, Call, ended, pickle_running, publish_bytes
-from support.inprocess import running_app, until_serving
+from support.inprocess import next_event, running_app, until_serving
 from support.models import IRIS_ROW, iris_model, publish
 
 from regwatch.events import EventType
@@ -25,14 +25,6 @@ def rewrite(folder: Path, data: bytes, **metadata: object) -> None:
     (folder / "model.joblib").write_bytes(data)
     digest = hashlib.sha256(data).hexdigest()
     (folder / "metadata.json").write_text(json.dumps({"sha256": digest, **metadata}))
-
-
-async def next_event(subscription, type: EventType, version: str):
-    async with asyncio.timeout(20):
-        while True:
-            event = await subscription.get()
-            if event.type is type and event.version == version:
-                return event
 
 
 async def add(svc, version: str, data: bytes) -> None:
