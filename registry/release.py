@@ -2,15 +2,16 @@
 
 `release.json` says which versions take default traffic (follow latest, or a pinned
 stable), an optional canary share, an optional shadow, and named aliases. Every change is
-written atomically (temp file, fsync, rename) under a lock, and appended to
-`release-history.jsonl`, so every server watching the volume follows the same state and it
-survives restarts. A file that does not parse (a bad hand edit) is reported and ignored:
-it is never half-applied.
+written atomically (temp file, fsync, rename) and appended to `release-history.jsonl`; a
+writer holds `locked(model_dir)` around its read-modify-write. So every server watching
+the volume follows the same state, and it survives restarts. A file that does not parse
+(a bad hand edit) is reported and ignored: it is never half-applied.
 
-The transitions are pure functions of the current state; whether a named version is
-servable is the caller's check (`Release.apply` only refuses what the state alone shows).
+The transitions are pure functions of the current state and refuse only what the state
+alone shows; whether a named version is servable is the caller's check.
 """
 
+import contextlib
 import fcntl
 import hashlib
 import json
@@ -196,7 +197,11 @@ def write_release(
     """Replace the state atomically, then append the change to the history."""
     body = json.dumps(state.to_json(), indent=2).encode() + b"\n"
     temp = model_dir / f".{RELEASE_FILE}.{os.getpid()}.tmp"
-    with open(temp, "wb") as fh:
+    with contextlib.suppress(FileNotFoundError):
+        temp.unlink()  # a leftover of a crashed writer of this pid, or anything planted there
+    # O_EXCL | O_NOFOLLOW: never write through a link someone placed at the temp name.
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    with os.fdopen(fd, "wb") as fh:
         fh.write(body)
         fh.flush()
         os.fsync(fh.fileno())

@@ -120,3 +120,16 @@ def test_raising_the_share_only_moves_keys_into_the_canary(key, a, b):
     bucket = routing_bucket(key)
     assert bucket == routing_bucket(key)
     assert not (in_canary(bucket, low) and not in_canary(bucket, high))
+
+
+def test_a_link_planted_at_the_temp_name_is_never_written_through(tmp_path):
+    import os
+
+    victim = tmp_path / "victim.txt"
+    victim.write_text("untouched")
+    (tmp_path / f".{RELEASE_FILE}.{os.getpid()}.tmp").symlink_to(victim)
+    write_release(
+        tmp_path, Release().with_shadow("2.0.0"), actor="a", action="shadow", before=None, after="2.0.0"
+    )
+    assert victim.read_text() == "untouched"
+    assert read_release(tmp_path).shadow == "2.0.0"
