@@ -12,19 +12,32 @@ from .files import FileIdentity, read_verified
 from .folder import Status, VersionState
 from .formats import MODEL_FILES, ModelFormat
 from .index import Change, ChangeKind, VersionIndex
+from .layout import (
+    DEFAULT_MODEL,
+    MODELS_DIR,
+    InvalidModelName,
+    ModelEntries,
+    is_model_name,
+    list_models,
+    model_dir,
+)
 from .metadata import DEFAULT_MAX_METADATA_BYTES, METADATA_FILE
 from .model_registry import ModelRegistry
 from .versions import is_ignored_name, parse_version, pick_latest, printable, try_parse_version
 
 __all__ = [
     "DEFAULT_MAX_METADATA_BYTES",
+    "DEFAULT_MODEL",
     "METADATA_FILE",
+    "MODELS_DIR",
     "MODEL_FILES",
     "Change",
     "ChangeKind",
     "CorruptVersion",
     "FileIdentity",
+    "InvalidModelName",
     "InvalidVersionName",
+    "ModelEntries",
     "ModelFormat",
     "ModelRegistry",
     "RegistryError",
@@ -35,6 +48,9 @@ __all__ = [
     "VersionNotFound",
     "VersionState",
     "is_ignored_name",
+    "is_model_name",
+    "list_models",
+    "model_dir",
     "parse_version",
     "pick_latest",
     "printable",
