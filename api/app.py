@@ -1,7 +1,7 @@
 """The FastAPI application and its lifespan: the one place the pieces are wired together.
 
-watcher --hints--> bus --> RegistrySync --version events--> bus --> LiveModel --> bus
-                               (index)                              (swap)      \\--> SSE
+watcher --hints--> bus --> ServedModels --> RegistrySync --> LiveModel --> bus --> SSE
+                           (per model)      (index)          (swap)
 
 Every background task runs under the `Supervisor`: a failure is reported and restarted,
 never allowed to take the others (or the lifespan) down with it.
@@ -19,8 +19,17 @@ import sklearn
 from fastapi import FastAPI
 
 from regwatch.events import EventBus, EventType
-from regwatch.registry import ModelRegistry, is_ignored_name
-from regwatch.serving import Batcher, LiveModel, RegistrySync, RestartPolicy, ServedModel, Supervisor
+from regwatch.registry import ModelRegistry, locate, model_dir, watch_points
+from regwatch.serving import (
+    PARALLEL_INSPECTIONS,
+    Batcher,
+    LiveModel,
+    RegistrySync,
+    RestartPolicy,
+    ServedModel,
+    ServedModels,
+    Supervisor,
+)
 from regwatch.watcher import FolderWatcher
 
 from .body_limit import BodyLimitMiddleware
@@ -41,6 +50,14 @@ async def _keepalive_ticks(bus: EventBus, every: float) -> None:
     while True:
         await anyio.sleep(every)
         bus.publish(EventType.KEEPALIVE)
+
+
+def _make_versions_dir(registry: ModelRegistry) -> None:
+    """The default model's `versions/`, so a first drop can be a plain rename into it."""
+    try:
+        registry.versions_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a file in its place, a read-only volume: the sync says what is wrong
+        log.warning("cannot create %s: %s", registry.versions_dir, exc)
 
 
 def _restart_policy(settings: Settings) -> RestartPolicy:
@@ -64,32 +81,53 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         sklearn.set_config(assume_finite=True)
         bus = EventBus(buffer_size=settings.event_buffer, queue_size=settings.subscriber_queue)
         bus.bind(asyncio.get_running_loop())
-        registry = ModelRegistry(
-            settings.registry,
-            include_prereleases=settings.include_prereleases,
-            settle_seconds=settings.settle_seconds,
-            max_metadata_bytes=settings.max_metadata_bytes,
-            allow_pickle=settings.allow_pickle,
-            scan=False,
-        )
-        live = LiveModel(
-            registry,
-            bus,
-            policy=settings.load_policy(),
-            concurrency=settings.load_concurrency,
-            pinned_slots=settings.pinned_cache_size,
-            pinned_wait=settings.pinned_wait_seconds,
-            pinned_interval=settings.pinned_load_interval,
-        )
-        sync = RegistrySync(registry, bus)
+        root = settings.registry.absolute()
+        policy = settings.load_policy()
+        # Shared by every model: inspections in threads, and loads competing for the CPU.
+        inspections = anyio.CapacityLimiter(PARALLEL_INSPECTIONS)
+        loads = anyio.CapacityLimiter(settings.load_concurrency)
+
+        def build(name: str) -> ServedModel:
+            registry = ModelRegistry(
+                model_dir(root, name, settings.default_model),
+                include_prereleases=settings.include_prereleases,
+                settle_seconds=settings.settle_seconds,
+                max_metadata_bytes=settings.max_metadata_bytes,
+                allow_pickle=settings.allow_pickle,
+                scan=False,
+            )
+            live = LiveModel(
+                registry,
+                bus,
+                model=name,
+                policy=policy,
+                concurrency=settings.load_concurrency,
+                limiter=loads,
+                pinned_slots=settings.pinned_cache_size,
+                pinned_wait=settings.pinned_wait_seconds,
+                pinned_interval=settings.pinned_load_interval,
+                keep_previous=settings.keep_previous,
+            )
+            # `latest/` is kept for readers of the original layout: the default model's only.
+            sync = RegistrySync(
+                registry,
+                bus,
+                model=name,
+                on_change=live.changed,
+                mirror_latest=name == settings.default_model,
+                limiter=inspections,
+            )
+            return ServedModel(name, registry, sync, live)
+
         watcher = FolderWatcher(
-            registry.versions_dir,
+            root,
             bus,
             poll=settings.poll,
             poll_interval=settings.poll_interval,
             settle=settings.settle_seconds,
             reconcile_interval=settings.reconcile_interval,
-            ignore=is_ignored_name,
+            locate=partial(locate, default_model=settings.default_model),
+            top_levels=watch_points,
         )
         batcher = Batcher(
             max_rows=settings.batch_max_rows,
@@ -99,26 +137,29 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         async with anyio.create_task_group() as tasks:
             supervisor = Supervisor(tasks, bus, _restart_policy(settings))
-            served = {settings.default_model: ServedModel(settings.default_model, registry, live)}
+            models = ServedModels(root, bus, supervisor, build, settings.default_model)
             svc = app.state.service = ServiceState(
-                settings, registry, bus, live, sync, watcher, supervisor, metrics, batcher, served
+                settings, bus, models, watcher, supervisor, metrics, batcher
             )
             metrics.registry.register(ServiceCollector(svc))
             try:
                 supervisor.start("metrics", partial(metrics.follow, bus))
-                supervisor.start("sync", sync.run)  # subscribed before the watcher starts: no hint lost
+                await anyio.to_thread.run_sync(_make_versions_dir, models.default.registry)
+                await models.discover()
+                supervisor.start("models", models.run)
+                await supervisor.started("models", models.following)  # no hint lost from here on
                 supervisor.start("watcher", watcher.run)
                 await supervisor.started("watcher", watcher.started)
-                await sync.initial_scan()
-                supervisor.start("live", live.run)
+                await models.scan()
                 keepalive = partial(_keepalive_ticks, bus, settings.sse_keepalive_seconds)
                 supervisor.start("keepalive", keepalive)
                 log.info(
-                    "watching %s (%s); %d versions, latest %s",
-                    registry.versions_dir,
+                    "watching %s (%s); %d models, %d versions of the default model, latest %s",
+                    root,
                     "polling" if settings.poll else "inotify",
-                    len(registry.index),
-                    registry.get_latest_version(),
+                    len(models),
+                    len(models.default.registry.index),
+                    models.default.registry.get_latest_version(),
                 )
                 # What start-up built (modules, the app) lives as long as the service: keep it
                 # out of the cyclic GC's full collections, which otherwise scan all of it (~90 ms

@@ -31,7 +31,10 @@ class Metrics:
             registry=r,
         )
         self.predictions = Counter(
-            "regwatch_predictions", "Instances predicted, by model version", ["version"], registry=r
+            "regwatch_predictions",
+            "Instances predicted, by model and version",
+            ["model", "version"],
+            registry=r,
         )
         self.batch_rows = Histogram(
             "regwatch_predict_batch_rows",
@@ -39,8 +42,10 @@ class Metrics:
             buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024),
             registry=r,
         )
-        self.swaps = Counter("regwatch_model_swaps", "Models swapped in", registry=r)
-        self.load_failures = Counter("regwatch_model_load_failures", "Model loads that failed", registry=r)
+        self.swaps = Counter("regwatch_model_swaps", "Models swapped in", ["model"], registry=r)
+        self.load_failures = Counter(
+            "regwatch_model_load_failures", "Model loads that failed", ["model"], registry=r
+        )
         self.load_seconds = Histogram(
             "regwatch_model_load_duration_seconds",
             "Time to load and validate a model",
@@ -62,10 +67,10 @@ class Metrics:
             async for event in events:
                 self.registry_events.labels(event.type).inc()
                 if event.type is EventType.MODEL_LOADED:
-                    self.swaps.inc()
+                    self.swaps.labels(event.model).inc()
                     self.load_seconds.observe(event.data.get("load_ms", 0) / 1000)
                 elif event.type is EventType.MODEL_LOAD_FAILED:
-                    self.load_failures.inc()
+                    self.load_failures.labels(event.model).inc()
 
 
 class RequestMetricsMiddleware:

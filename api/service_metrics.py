@@ -20,19 +20,28 @@ class ServiceCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         svc = self.svc
-        serving = svc.live.serving
-        info = InfoMetricFamily("regwatch_serving", "The model version serving /predict")
-        info.add_metric([], {"version": serving.version if serving else ""})
+        info = InfoMetricFamily("regwatch_serving", "The version serving each model", labels=["model"])
+        versions = GaugeMetricFamily("regwatch_versions", "Complete versions in the index", labels=["model"])
+        rescans = 0
+        for served in svc.models:
+            serving = served.live.serving
+            info.add_metric([served.name], {"version": serving.version if serving else ""})
+            versions.add_metric([served.name], len(served.registry.index))
+            rescans += served.sync.rescans
         yield info
+        yield versions
         gauges = {
-            "regwatch_versions": ("Complete versions in the index", len(svc.registry.index)),
+            "regwatch_models": (
+                "Models served (the default one and every folder under models/)",
+                len(svc.models),
+            ),
             "regwatch_event_subscribers": (
                 "Subscribers on the event bus (SSE clients and internal)",
                 svc.bus.subscriber_count,
             ),
             "regwatch_watcher_events": ("Raw file-system events seen by the watcher", svc.watcher.raw_events),
             "regwatch_watcher_restarts": ("Times the file watcher was restarted", svc.watcher.restarts),
-            "regwatch_rescans": ("Full registry rescans run after start-up", svc.sync.rescans),
+            "regwatch_rescans": ("Rescans of a model's versions run after start-up", rescans),
         }
         for name, (help_text, value) in gauges.items():
             yield GaugeMetricFamily(name, help_text, value=value)

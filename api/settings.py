@@ -13,11 +13,11 @@ from regwatch.serving import LoadPolicy, default_memory_limit
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="REGWATCH_", extra="ignore")
 
-    registry: Path = Field(Path("var/registry"), description="registry root (holds versions/)")
+    registry: Path = Field(Path("var/registry"), description="registry root (holds versions/ and models/)")
     default_model: str = Field(
         "default",
         pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$",
-        description="the name the model in versions/ is served under (Open Inference Protocol routes)",
+        description="the name the model in the root's versions/ is served under (routes without ?model=)",
     )
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
@@ -42,9 +42,14 @@ class Settings(BaseSettings):
     load_memory_limit: ByteSize | None = Field(
         None, description="memory a load probe may add, e.g. 2GiB (default: half the machine or container)"
     )
-    load_concurrency: int = Field(2, ge=1, description="versions loading at once to become the served one")
+    load_concurrency: int = Field(
+        2, ge=1, description="loads competing for the CPU at once, across all models (and per model's window)"
+    )
+    keep_previous: bool = Field(
+        True, description="keep each model's previous version loaded after a swap (instant rollback; memory)"
+    )
     pinned_cache_size: int = Field(
-        2, ge=0, description="models kept loaded for ?version= (besides the serving and previous ones)"
+        2, ge=0, description="versions per model kept loaded for ?version= (besides serving and previous)"
     )
     pinned_wait_seconds: float = Field(
         10.0, gt=0, description="how long a ?version= request waits for its load before a 503"

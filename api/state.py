@@ -5,8 +5,7 @@ from dataclasses import dataclass
 from fastapi import Request
 
 from regwatch.events import EventBus
-from regwatch.registry import ModelRegistry
-from regwatch.serving import Batcher, LiveModel, ModelNotFound, RegistrySync, ServedModel, Supervisor
+from regwatch.serving import Batcher, ModelNotFound, ServedModel, ServedModels, Supervisor
 from regwatch.watcher import FolderWatcher
 
 from .metrics import Metrics
@@ -17,23 +16,26 @@ from .settings import Settings
 @dataclass(eq=False)
 class ServiceState:
     settings: Settings
-    registry: ModelRegistry
     bus: EventBus
-    live: LiveModel
-    sync: RegistrySync
+    models: ServedModels
     watcher: FolderWatcher
     supervisor: Supervisor
     metrics: Metrics
     batcher: Batcher
-    models: dict[str, ServedModel]
 
-    def model(self, name: str) -> ServedModel:
-        """The model served under `name` (ModelNotFound: 404). The one per-model lookup:
-        every route that names a model goes through it."""
-        try:
-            return self.models[name]
-        except KeyError:
-            raise ModelNotFound(f"unknown model {name!r}") from None
+    @property
+    def default(self) -> ServedModel:
+        return self.models.default
+
+    def model(self, name: str | None) -> ServedModel:
+        """The model served under `name` (None: the default model; unknown: ModelNotFound,
+        404). The one per-model lookup: every route that names a model goes through it."""
+        if name is None:
+            return self.models.default
+        served = self.models.get(name)
+        if served is None:
+            raise ModelNotFound(f"unknown model {name[:80]!r}")
+        return served
 
     def begin_shutdown(self) -> None:
         """The service is stopping: background tasks end, and so does every event stream

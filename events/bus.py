@@ -30,9 +30,12 @@ class BusClosed(Exception):
 class Subscription:
     """One subscriber's bounded queue. Iterate it with `async for` (ends when the bus closes)."""
 
-    def __init__(self, bus: "EventBus", types: Collection[EventType] | None, maxsize: int) -> None:
+    def __init__(
+        self, bus: "EventBus", types: Collection[EventType] | None, maxsize: int, model: str | None = None
+    ) -> None:
         self._bus = bus
         self._types = frozenset(types) if types is not None else None
+        self._model = model
         self._maxsize = maxsize
         # Unbounded underneath: `offer` enforces `maxsize`, so the end marker always fits.
         self._queue: asyncio.Queue[Event | None] = asyncio.Queue()
@@ -40,7 +43,10 @@ class Subscription:
         self.lagged = 0
 
     def wants(self, event: Event) -> bool:
-        return self._types is None or event.type in self._types
+        """Its types; with a model, that model's events and the service-wide ones."""
+        return (self._types is None or event.type in self._types) and (
+            self._model is None or event.model is None or event.model == self._model
+        )
 
     def offer(self, event: Event) -> None:
         if self._queue.qsize() >= self._maxsize:
@@ -107,9 +113,11 @@ class EventBus:
     def subscriber_count(self) -> int:
         return len(self._subscribers)
 
-    def publish(self, type: EventType, version: str | None = None, **data: Any) -> Event:
+    def publish(
+        self, type: EventType, version: str | None = None, *, model: str | None = None, **data: Any
+    ) -> Event:
         """Publish from the loop's own thread. Never blocks."""
-        event = Event(self._next_id, type, version, data=data)
+        event = Event(self._next_id, type, version, model, data=data)
         self._next_id += 1
         if event.public:
             if len(self._buffer) == self._buffer.maxlen:
@@ -120,16 +128,18 @@ class EventBus:
                 subscriber.offer(event)
         return event
 
-    def publish_threadsafe(self, type: EventType, version: str | None = None, **data: Any) -> None:
+    def publish_threadsafe(
+        self, type: EventType, version: str | None = None, *, model: str | None = None, **data: Any
+    ) -> None:
         """Publish from any other thread (the watcher's): hands the event to the loop."""
         if self._loop is None:
             raise RuntimeError("EventBus.bind(loop) must be called before publish_threadsafe")
-        self._loop.call_soon_threadsafe(lambda: self.publish(type, version, **data))
+        self._loop.call_soon_threadsafe(lambda: self.publish(type, version, model=model, **data))
 
     def subscribe(
-        self, types: Collection[EventType] | None = None, maxsize: int | None = None
+        self, types: Collection[EventType] | None = None, maxsize: int | None = None, model: str | None = None
     ) -> Subscription:
-        subscription = Subscription(self, types, maxsize or self._queue_size)
+        subscription = Subscription(self, types, maxsize or self._queue_size, model)
         if self.closed:
             subscription.end()
         else:

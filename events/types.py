@@ -20,10 +20,19 @@ class EventType(StrEnum):
     LATEST_CHANGED = "latest_changed"
     MODEL_LOADED = "model_loaded"
     MODEL_LOAD_FAILED = "model_load_failed"
+    # a model folder appeared under models/, went away, or has a name that is refused
+    MODEL_ADDED = "model_added"
+    MODEL_REMOVED = "model_removed"
+    MODEL_REJECTED = "model_rejected"
     # a background task raised (or gave up after repeated failures): see `task`, `error`
     TASK_FAILED = "task_failed"
-    # internal: the folder of `version` may have changed
+    # internal: the folder of `version` of `model` may have changed
     VERSION_CHANGED = "version_changed"
+    # internal: a model's folder (or its versions/, or models/ itself when `model` is None)
+    # appeared, went away or was replaced
+    MODEL_CHANGED = "model_changed"
+    # internal: a model's release file may have changed
+    RELEASE_FILE_CHANGED = "release_file_changed"
     # internal: events may have been missed, rescan all
     RESCAN_REQUESTED = "rescan_requested"
     # to one subscriber: you missed events, re-read the state
@@ -41,6 +50,9 @@ PUBLIC_TYPES = frozenset(
         EventType.LATEST_CHANGED,
         EventType.MODEL_LOADED,
         EventType.MODEL_LOAD_FAILED,
+        EventType.MODEL_ADDED,
+        EventType.MODEL_REMOVED,
+        EventType.MODEL_REJECTED,
         EventType.TASK_FAILED,
     }
 )
@@ -55,6 +67,7 @@ class Event:
     id: int
     type: EventType
     version: str | None = None
+    model: str | None = None  # None: about the whole service (a task, a rescan)
     at: str = field(default_factory=utc_now)
     data: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
 
@@ -64,4 +77,4 @@ class Event:
 
     def payload(self) -> dict[str, Any]:
         """The JSON body a subscriber receives."""
-        return {"type": self.type, "version": self.version, "at": self.at, **self.data}
+        return {"type": self.type, "model": self.model, "version": self.version, "at": self.at, **self.data}

@@ -26,8 +26,8 @@ from typing import Any
 
 from .errors import RegistryError
 from .files import read_regular
+from .layout import RELEASE_FILE
 
-RELEASE_FILE = "release.json"
 HISTORY_FILE = "release-history.jsonl"
 LOCK_FILE = ".release.lock"
 MAX_RELEASE_BYTES = 64 * 1024

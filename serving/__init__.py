@@ -8,12 +8,14 @@ from .errors import LoadCancelled, LoadError, LoadPending, ModelNotFound, NoMode
 from .formats import UnsupportedModel, load_model_bytes
 from .live import LiveModel
 from .loading import LoadedModel, ModelLoad
+from .models import ServedModels
 from .policy import LoadPolicy, default_memory_limit
 from .served import ServedModel
 from .supervisor import RestartPolicy, Supervisor, TaskFailed, TaskHealth, TaskState
-from .sync import RegistrySync
+from .sync import PARALLEL_INSPECTIONS, RegistrySync
 
 __all__ = [
+    "PARALLEL_INSPECTIONS",
     "Batcher",
     "LiveModel",
     "LoadCancelled",
@@ -27,6 +29,7 @@ __all__ = [
     "RegistrySync",
     "RestartPolicy",
     "ServedModel",
+    "ServedModels",
     "Supervisor",
     "TaskFailed",
     "TaskHealth",

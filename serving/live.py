@@ -31,7 +31,7 @@ from collections import OrderedDict
 
 import anyio
 
-from regwatch.events import EventBus, EventType, Subscription
+from regwatch.events import EventBus, EventType
 from regwatch.registry import ModelRegistry, VersionState
 
 from .errors import LoadCancelled, LoadError, LoadPending
@@ -42,14 +42,6 @@ from .probe import start_zygote
 
 log = logging.getLogger("regwatch.live")
 
-TRIGGERS = (
-    EventType.VERSION_ADDED,
-    EventType.VERSION_UPDATED,
-    EventType.VERSION_REMOVED,
-    EventType.LATEST_CHANGED,
-    EventType.RESET,
-)
-
 
 class LiveModel:
     def __init__(
@@ -57,15 +49,19 @@ class LiveModel:
         registry: ModelRegistry,
         bus: EventBus,
         *,
+        model: str,
         policy: LoadPolicy | None = None,
         concurrency: int = 2,
+        limiter: anyio.CapacityLimiter | None = None,
         pinned_slots: int = 2,
         pinned_wait: float = 10.0,
         cold_start_grace: float = 2.0,
         pinned_interval: float = 1.0,
+        keep_previous: bool = True,
     ) -> None:
         self.registry = registry
         self.bus = bus
+        self.model = model
         self.serving: LoadedModel | None = None
         self._previous: LoadedModel | None = None
         self._pinned: OrderedDict[str, LoadedModel] = OrderedDict()
@@ -77,11 +73,24 @@ class LiveModel:
             policy or LoadPolicy(),
             self._finished,
             concurrency=concurrency,
+            limiter=limiter,
             pinned_interval=pinned_interval,
         )
+        self._keep_previous = keep_previous
         self._dirty = asyncio.Event()
         self._cold_start_grace = cold_start_grace
         self._started = time.monotonic()
+
+    @property
+    def waiting(self) -> bool:
+        """Nothing serves yet, but a version that has not failed may still load."""
+        if self.serving is not None:
+            return False
+        index = self.registry.index
+        return any(
+            (state := index.state(name)) is not None and self._failure(state) is None
+            for name in index.candidates()
+        )
 
     @property
     def failures(self) -> dict[str, str]:
@@ -116,25 +125,22 @@ class LiveModel:
 
     # -- following the registry ------------------------------------------------------------
 
-    async def run(self) -> None:
-        """Reconcile once now, then after every registry change (bursts coalesce)."""
-        with self.bus.subscribe(TRIGGERS) as changes:
-            try:
-                await anyio.to_thread.run_sync(start_zygote)
-                self._started = time.monotonic()
-                async with anyio.create_task_group() as tg:
-                    tg.start_soon(self._mark_dirty_on, changes)
-                    self._dirty.set()
-                    while True:
-                        await self._dirty.wait()
-                        self._dirty.clear()
-                        self.reconcile()
-            finally:
-                self._loads.close()
+    def changed(self) -> None:
+        """The index changed: reconcile soon (bursts coalesce into one reconcile)."""
+        self._dirty.set()
 
-    async def _mark_dirty_on(self, changes: Subscription) -> None:
-        async for _ in changes:
+    async def run(self) -> None:
+        """Reconcile once now, then after every change of the index."""
+        try:
+            await anyio.to_thread.run_sync(start_zygote)
+            self._started = time.monotonic()
             self._dirty.set()
+            while True:
+                await self._dirty.wait()
+                self._dirty.clear()
+                self.reconcile()
+        finally:
+            self._loads.close()
 
     def reconcile(self, fresh: LoadedModel | None = None) -> None:
         """Serve the best ready version (`fresh`: a load that just finished) and have the
@@ -157,7 +163,9 @@ class LiveModel:
                 break  # its folder changed: the old contents serve until the new ones load
         else:
             if not window and self.serving is not None and index.state(self.serving.version) is None:
-                log.warning("no servable version left; still serving %s", self.serving.version)
+                log.warning(
+                    "%s: no servable version left; still serving %s", self.model, self.serving.version
+                )
         self._loads.schedule(window)
 
     def _waits_for_better(self, loading: list[VersionState]) -> bool:
@@ -209,12 +217,18 @@ class LiveModel:
             del self._pinned[loaded.version]
         if self._previous is loaded:
             self._previous = None
-        if old is not None and old.version != loaded.version and self._is_current(old):
+        if (
+            self._keep_previous
+            and old is not None
+            and old.version != loaded.version
+            and self._is_current(old)
+        ):
             self._previous = old
-        log.info("serving %s (was %s)", loaded.version, old.version if old else None)
+        log.info("%s: serving %s (was %s)", self.model, loaded.version, old.version if old else None)
         self.bus.publish(
             EventType.MODEL_LOADED,
             loaded.version,
+            model=self.model,
             previous=old.version if old else None,
             load_ms=round(loaded.load_seconds * 1000, 3),
             probe_ms=round(loaded.probe_seconds * 1000, 3),
@@ -227,8 +241,8 @@ class LiveModel:
         state = load.state
         if isinstance(outcome, LoadError):
             self._failed[state.name] = (state.fingerprint, str(outcome))
-            log.warning("version %s failed to load: %s", state.name, outcome)
-            self.bus.publish(EventType.MODEL_LOAD_FAILED, state.name, error=str(outcome))
+            log.warning("%s: version %s failed to load: %s", self.model, state.name, outcome)
+            self.bus.publish(EventType.MODEL_LOAD_FAILED, state.name, model=self.model, error=str(outcome))
             self.reconcile()
             return
         if load.pinned:

@@ -25,6 +25,7 @@ from .policy import LoadPolicy
 log = logging.getLogger("regwatch.loads")
 
 Outcome = LoadedModel | LoadError
+SLOT_LEASE = 10.0  # seconds a load holds a shared slot at most
 
 
 @dataclass(eq=False)
@@ -49,9 +50,12 @@ class Loads:
         finished: Callable[[Load, Outcome], None],
         *,
         concurrency: int,
+        limiter: anyio.CapacityLimiter | None = None,
         pinned_interval: float,
     ) -> None:
         self.index = index
+        # Shared by every model: loads under way across the whole service.
+        self._limiter = limiter
         self.policy = policy
         self.concurrency = concurrency
         self._finished = finished
@@ -131,7 +135,7 @@ class Loads:
     async def _run(self, load: Load) -> None:
         outcome: Outcome
         try:
-            outcome = await anyio.to_thread.run_sync(load.job.run, abandon_on_cancel=True)
+            outcome = await self._leased(load)
         except anyio.get_cancelled_exc_class():
             load.job.cancel()  # shutting down: kill the probe rather than wait for it
             raise
@@ -145,6 +149,25 @@ class Loads:
         if self._loads.get(load.state.name) is load:  # else cancelled: nobody needs the result
             del self._loads[load.state.name]
             self._finished(load, outcome)
+
+    async def _leased(self, load: Load) -> Outcome:
+        """Run the load holding one of the service's shared slots for at most `SLOT_LEASE`
+        seconds: they bound how many loads compete for the CPU at once (100 models starting
+        together), while a load that takes longer (a big file, or one that hangs until its
+        timeout) runs on without its slot, so no other model waits behind it for long."""
+        if self._limiter is None:
+            return await anyio.to_thread.run_sync(load.job.run, abandon_on_cancel=True)
+        async with self._limiter:
+            running = asyncio.ensure_future(anyio.to_thread.run_sync(load.job.run, abandon_on_cancel=True))
+            try:
+                await asyncio.wait((running,), timeout=SLOT_LEASE)
+            except BaseException:
+                running.cancel()
+                raise
+        try:
+            return await running
+        finally:
+            running.cancel()  # only when we are cancelled: the thread is abandoned, the probe killed
 
     def close(self) -> None:
         """Shutting down: kill every probe; whoever waits gets LoadCancelled."""

@@ -1,7 +1,6 @@
-"""One model the service serves, by name: its versions (the registry) and what answers (live).
+"""One model the service serves, by name: its versions (registry, sync) and what answers (live).
 
-Routes look a model up once by name (`ServiceState.model`) and pass this object on, so the
-day the service serves many models only that lookup changes.
+Routes look a model up once by name (`ServiceState.model`) and pass this object on.
 """
 
 from dataclasses import dataclass
@@ -11,12 +10,14 @@ from regwatch.registry import ModelRegistry
 from .errors import NoModelServing
 from .live import LiveModel
 from .loading import LoadedModel
+from .sync import RegistrySync
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class ServedModel:
     name: str
     registry: ModelRegistry
+    sync: RegistrySync
     live: LiveModel
 
     async def choose(self, version: str | None) -> LoadedModel:
@@ -25,6 +26,6 @@ class ServedModel:
         if version is None:
             serving = self.live.serving
             if serving is None:
-                raise NoModelServing("no model is serving yet")
+                raise NoModelServing(f"no model is serving yet (model {self.name!r} has no version loaded)")
             return serving
         return await self.live.get(version)

@@ -74,7 +74,7 @@ class Supervisor:
         self._bus = bus
         self.policy = policy or RestartPolicy()
         self._tasks: dict[str, TaskHealth] = {}
-        self._scopes: list[anyio.CancelScope] = []
+        self._scopes: dict[str, anyio.CancelScope] = {}
         self._waiting: dict[str, list[anyio.CancelScope]] = {}
         self.stopping = False
 
@@ -88,14 +88,21 @@ class Supervisor:
     def start(self, name: str, run: Callable[[], Awaitable[None]]) -> None:
         health = self._tasks[name] = TaskHealth(name)
         scope = anyio.CancelScope()  # made here, so a stop() before the task runs still ends it
-        self._scopes.append(scope)
+        self._scopes[name] = scope
         self._task_group.start_soon(self._supervise, health, run, scope, name=f"supervised {name}")
 
     def stop(self) -> None:
         """End every supervised task; nothing is restarted or reported from now on."""
         self.stopping = True
-        for scope in self._scopes:
+        for scope in self._scopes.values():
             scope.cancel()
+
+    def cancel(self, name: str) -> None:
+        """End one task for good (its model went away): not a failure, not restarted."""
+        scope = self._scopes.pop(name, None)
+        if scope is not None:
+            scope.cancel()
+        self._tasks.pop(name, None)
 
     async def started(self, name: str, ready: Flag) -> None:
         """Wait for a task's own readiness signal; raise `TaskFailed` if the task is given

@@ -1,17 +1,20 @@
-"""Keeps the registry index in step with the disk, driven by the watcher's hints.
+"""Keeps one model's index in step with the disk, driven by the watcher's hints.
 
-A hint asks for one folder to be inspected. Inspections run in worker threads, several at
-once (a 20 GB checksum must not hold up every other folder), but never two of the same
-folder: a hint that arrives while its folder is being inspected makes that inspection run
-once more afterwards. Results are therefore applied in order, and a slow, stale one is
-always followed by a fresh one. Each result is applied to the index on the loop (O(1) per
-folder) and every change is published as a public event. A folder caught mid-copy is
-looked at again when its quiet window ends, on the same per-key timer the watcher
-debounces with; the `latest/` mirror is rewritten by one writer, in a thread.
+`ServedModels` hands each model its hints (`hint`, `rescan_soon`). A hint asks for one
+folder to be inspected. Inspections run in worker threads, several at once (a 20 GB
+checksum must not hold up every other folder), but never two of the same folder: a hint
+that arrives while its folder is being inspected makes that inspection run once more
+afterwards. Results are therefore applied in order, and a slow, stale one is always
+followed by a fresh one. Each result is applied to the index on the loop (O(1) per
+folder), every change is published as a public event, and the model's live model is told.
+A folder caught mid-copy is looked at again when its quiet window ends, on the same
+per-key timer the watcher debounces with; the `latest/` mirror is rewritten by one
+writer, in a thread.
 """
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -53,14 +56,20 @@ class RegistrySync:
         registry: ModelRegistry,
         bus: EventBus,
         *,
+        model: str,
+        on_change: Callable[[], None] = lambda: None,
         mirror_latest: bool = True,
-        parallel: int = PARALLEL_INSPECTIONS,
+        limiter: anyio.CapacityLimiter | None = None,
     ) -> None:
         self.registry = registry
         self.bus = bus
+        self.model = model
         self.mirror_latest = mirror_latest
         self.rescans = 0
-        self._limiter = anyio.CapacityLimiter(parallel)
+        self._on_change = on_change
+        # Shared by every model's sync: at most this many folders are inspected at once.
+        self._limiter = limiter or anyio.CapacityLimiter(PARALLEL_INSPECTIONS)
+        self._hints: asyncio.Queue[tuple[str, bool] | None] = asyncio.Queue()  # None: rescan
         self._inspections: dict[str, _Inspection] = {}
         self._hinted: set[str] | None = None  # names requested while the start-up scan runs
         # Settling folders: the timer fires in a plain loop callback, where no task can be
@@ -76,24 +85,32 @@ class RegistrySync:
         """Folders being inspected right now."""
         return set(self._inspections)
 
+    def hint(self, name: str, *, renamed_in: bool = False) -> None:
+        """The folder `name` may have changed (`renamed_in`: it arrived by one rename)."""
+        self._hints.put_nowait((name, renamed_in))
+
+    def rescan_soon(self) -> None:
+        """Events may have been missed: look at every folder again."""
+        self._hints.put_nowait(None)
+
     async def run(self) -> None:
         """Follow the hints until cancelled. `initial_scan` needs this running."""
-        hints = self.bus.subscribe((EventType.VERSION_CHANGED, EventType.RESCAN_REQUESTED), maxsize=10_000)
         try:
-            with hints:
-                async with anyio.create_task_group() as tasks:
-                    self._tasks = tasks
-                    tasks.start_soon(self._recheck_due)
-                    if self.mirror_latest:
-                        tasks.start_soon(self._write_mirror)
-                    self._running.set()
-                    async for event in hints:
-                        if event.type is EventType.VERSION_CHANGED and event.version is not None:
-                            self._request(event.version, renamed_in=bool(event.data.get("renamed_in")))
-                        else:  # a requested rescan, or we lagged behind the hints
-                            self.rescans += 1
-                            tasks.start_soon(self._rescan)
+            async with anyio.create_task_group() as tasks:
+                self._tasks = tasks
+                tasks.start_soon(self._recheck_due)
+                if self.mirror_latest:
+                    tasks.start_soon(self._write_mirror)
+                self._running.set()
+                while True:
+                    hint = await self._hints.get()
+                    if hint is None:
+                        self.rescans += 1
+                        tasks.start_soon(self._rescan)
+                    else:
+                        self._request(hint[0], renamed_in=hint[1])
         finally:
+            self._running.clear()
             self._rechecks.cancel_all()
 
     async def initial_scan(self) -> None:
@@ -194,20 +211,25 @@ class RegistrySync:
 
     def _apply(self, state: VersionState, announce: bool) -> None:
         before = self.registry.get_latest_version()
-        for change in self.registry.index.apply(state):
+        changes = self.registry.index.apply(state)
+        for change in changes:
             if change.kind is ChangeKind.ADDED and not announce:
                 continue
             details: dict[str, Any] = {"reason": change.reason} if change.reason else {}
             changed = self.registry.index.state(change.name)
             if change.kind in (ChangeKind.ADDED, ChangeKind.UPDATED) and changed is not None:
                 details["metadata"] = changed.metadata
-            self.bus.publish(EventType(change.kind.value), printable(change.name), **details)
+            self.bus.publish(
+                EventType(change.kind.value), printable(change.name), model=self.model, **details
+            )
         if state.status is Status.SETTLING:
             self._rechecks.touch(state.name, state.settles_in)
         after = self.registry.get_latest_version()
         if after != before:
-            self.bus.publish(EventType.LATEST_CHANGED, after, previous=before)
+            self.bus.publish(EventType.LATEST_CHANGED, after, model=self.model, previous=before)
             self._mirror_wanted.set()
+        if changes or after != before:
+            self._on_change()
 
     async def _write_mirror(self) -> None:
         """The one writer of `latest/`: coalesces bursts, blocking I/O in a thread."""

@@ -1,4 +1,4 @@
-"""Turn raw watchdog events into the names of the top-level folders they touched."""
+"""Turn raw watchdog events into the places of the registry layout they touched."""
 
 import enum
 import os
@@ -19,6 +19,8 @@ from watchdog.events import (
     FileSystemMovedEvent,
 )
 
+from regwatch.registry import Location
+
 # Only events that can change a folder's contents. Reads (a rescan reads every
 # metadata.json and hashes models; the loader opens model files) must not look like
 # changes, and must not even be asked of inotify: at thousands of versions one rescan's
@@ -38,45 +40,44 @@ CHANGE_EVENTS = [
 
 
 class Touch(enum.Enum):
-    """How an event touched a top-level entry."""
+    """How an event touched a place."""
 
     CHANGED = "changed"  # something at or in it changed: wait until it is quiet
-    ARRIVED = "arrived"  # the folder itself arrived by one rename: it may be complete at once
+    ARRIVED = "arrived"  # it arrived by one rename: it may be complete at once
     LEFT = "left"  # it was deleted or renamed away: gone at once, nothing to wait for
 
 
 class FolderChangeHandler(FileSystemEventHandler):
-    """Calls `on_change(name, touch)` for each top-level entry under `root` that an event
-    touches, and `on_root_lost()` when `root` itself disappears. Runs on the observer's
-    thread.
+    """Calls `on_change(location, touch)` for each place of the layout (`locate`) that an
+    event under `root` touches, and `on_root_lost()` when `root` itself disappears. Runs on
+    the observer's thread.
 
-    Only a folder moved in (a `DirMovedEvent` whose destination is the entry) has
-    `ARRIVED`: a folder created in place (`mkdir`, then writes) is never complete at once.
+    Only a place moved in whole (a move whose destination is the version folder or the
+    release file itself) has `ARRIVED`: a folder created in place (`mkdir`, then writes) is
+    never complete at once.
     """
 
     def __init__(
         self,
         root: str,
-        on_change: Callable[[str, Touch], None],
+        locate: Callable[[list[str]], Location | None],
+        on_change: Callable[[Location, Touch], None],
         on_root_lost: Callable[[], None],
-        ignore: Callable[[str], bool] | None = None,
     ) -> None:
         self._root = os.path.abspath(root)
+        self._locate = locate
         self._on_change = on_change
         self._on_root_lost = on_root_lost
-        self._ignore = ignore or (lambda name: False)
 
     def on_any_event(self, event: FileSystemEvent) -> None:
         moved = isinstance(event, FileSystemMovedEvent)
         gone = moved or isinstance(event, DirDeletedEvent | FileDeletedEvent)
         self._dispatch(event.src_path, event, Touch.LEFT if gone else None)
         if moved:
-            self._dispatch(
-                event.dest_path, event, Touch.ARRIVED if isinstance(event, DirMovedEvent) else None
-            )
+            self._dispatch(event.dest_path, event, Touch.ARRIVED)
 
     def _dispatch(self, raw_path: bytes | str, event: FileSystemEvent, itself: Touch | None) -> None:
-        """`itself`: how the entry is touched if `raw_path` is the entry itself."""
+        """`itself`: how the place is touched if `raw_path` is the place itself."""
         if not raw_path:  # the side of a move that is outside the watched tree
             return
         rel = os.path.relpath(os.fsdecode(raw_path), self._root)
@@ -85,6 +86,8 @@ class FolderChangeHandler(FileSystemEventHandler):
                 self._on_root_lost()
             return
         parts = rel.split(os.sep)
-        if parts[0] == ".." or self._ignore(parts[0]) or self._ignore(parts[-1]):
+        if parts[0] == "..":
             return
-        self._on_change(parts[0], itself if itself is not None and len(parts) == 1 else Touch.CHANGED)
+        location = self._locate(parts)
+        if location is not None:
+            self._on_change(location, itself if itself is not None and location.itself else Touch.CHANGED)

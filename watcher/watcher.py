@@ -1,21 +1,28 @@
-"""Watch a folder of version folders and publish change hints on the bus.
+"""Watch the registry root and publish change hints on the bus.
 
 `FolderWatcher.run()` is one long-lived task. It owns the watchdog observer (inotify, or
-polling for file systems without it), restarts it when it dies or when the watched folder
-is deleted and recreated, and asks for a full rescan periodically and after every restart:
-the safety net for anything the observer missed. While the folder cannot be watched at
-all (replaced by a file, unreadable) it says so once and keeps trying.
+polling for file systems without it), one for the whole root and every model in it, and
+restarts it when it dies or when the root is deleted and recreated; it asks for a full
+rescan periodically and after every restart: the safety net for anything the observer
+missed. While the root cannot be watched at all (replaced by a file, unreadable) it says
+so once and keeps trying.
 
-Hints are debounced per folder (the settle window), except for a folder that arrives by
-one rename (hinted at once, flagged `renamed_in`, so a complete folder is served without
-waiting out a window it does not need) or that is deleted or renamed away (hinted at once:
-there is nothing left to settle).
+inotify watches one directory per watch: the root, `versions/`, `models/`, and per model
+its folder and `versions/`, plus one per version folder (and the `latest/` mirror).
+
+Hints are debounced per version folder (the settle window), except for a folder that
+arrives by one rename (hinted at once, flagged `renamed_in`, so a complete folder is
+served without waiting out a window it does not need) or that is deleted or renamed away
+(hinted at once: there is nothing left to settle). A model folder appearing or going is
+hinted at once; a release file is hinted at once when renamed in, else when quiet.
 """
 
 import asyncio
 import logging
 import sys
 from collections.abc import Callable
+from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 import anyio
@@ -24,6 +31,7 @@ from watchdog.observers.api import BaseObserver
 from watchdog.observers.polling import PollingObserver
 
 from regwatch.events import EventBus, EventType
+from regwatch.registry import Location, Touched
 
 from .debounce import Debouncer
 from .handler import CHANGE_EVENTS, FolderChangeHandler, Touch
@@ -56,7 +64,8 @@ class FolderWatcher:
         poll_interval: float = 1.0,
         settle: float = 0.05,
         reconcile_interval: float = 30.0,
-        ignore: Callable[[str], bool] | None = None,
+        locate: Callable[[list[str]], Location | None],
+        top_levels: Callable[[Path], list[Path]] = lambda root: [root],
     ) -> None:
         self.folder = Path(folder)
         self.bus = bus
@@ -64,7 +73,8 @@ class FolderWatcher:
         self.poll_interval = poll_interval
         self.settle = settle
         self.reconcile_interval = reconcile_interval
-        self.ignore = ignore
+        self.locate = locate
+        self.top_levels = top_levels
         self.restarts = 0
         self.raw_events = 0
         self._root_lost = asyncio.Event()
@@ -72,8 +82,14 @@ class FolderWatcher:
         self._unwatchable = False
         self.started = asyncio.Event()
 
-    def _hint(self, name: str) -> None:
-        self.bus.publish(EventType.VERSION_CHANGED, name)
+    def _hint(self, place: Location, **details: object) -> None:
+        """On the loop: say that `place` may have changed."""
+        if place.touched is Touched.VERSION:
+            self.bus.publish(EventType.VERSION_CHANGED, place.version, model=place.model, **details)
+        elif place.touched is Touched.RELEASE:
+            self.bus.publish(EventType.RELEASE_FILE_CHANGED, model=place.model)
+        else:
+            self.bus.publish(EventType.MODEL_CHANGED, model=place.model)
 
     def _new_observer(self) -> BaseObserver:
         if self.poll:
@@ -86,22 +102,28 @@ class FolderWatcher:
 
         return InotifyObserver(generate_full_events=True)
 
-    async def _start_observer(self, debouncer: Debouncer, loop: asyncio.AbstractEventLoop) -> BaseObserver:
+    async def _start_observer(
+        self, debouncer: Debouncer[Location], loop: asyncio.AbstractEventLoop
+    ) -> BaseObserver:
         self._root_lost = asyncio.Event()
         root_lost = self._root_lost
 
-        def on_change(name: str, touch: Touch) -> None:  # on the observer's thread
+        def on_change(place: Location, touch: Touch) -> None:  # on the observer's thread
             self.raw_events += 1
-            if touch is Touch.ARRIVED:
-                self.bus.publish_threadsafe(EventType.VERSION_CHANGED, name, renamed_in=True)
-            elif touch is Touch.LEFT:
-                self.bus.publish_threadsafe(EventType.VERSION_CHANGED, name)
-            loop.call_soon_threadsafe(debouncer.touch, name)  # the settle-window look, always
+            if place.touched in (Touched.MODEL, Touched.MODELS):
+                loop.call_soon_threadsafe(self._hint, place)
+                return
+            place = replace(place, itself=False)  # one debounce key per place
+            if touch is Touch.ARRIVED and place.touched is Touched.VERSION:
+                loop.call_soon_threadsafe(partial(self._hint, place, renamed_in=True))
+            elif touch is not Touch.CHANGED:
+                loop.call_soon_threadsafe(self._hint, place)
+            loop.call_soon_threadsafe(debouncer.touch, place)  # the settle-window look, always
 
         def on_root_lost() -> None:
             loop.call_soon_threadsafe(root_lost.set)
 
-        handler = FolderChangeHandler(str(self.folder), on_change, on_root_lost, self.ignore)
+        handler = FolderChangeHandler(str(self.folder), self.locate, on_change, on_root_lost)
 
         def start() -> BaseObserver:
             self.folder.mkdir(parents=True, exist_ok=True)
@@ -110,10 +132,12 @@ class FolderWatcher:
                 try:
                     observer.schedule(handler, str(self.folder), recursive=True, event_filter=CHANGE_EVENTS)
                 except OSError as exc:
-                    # inotify watch limit: watch only the top level; rescans cover the rest.
-                    log.warning("recursive watch failed (%s); watching the top level only", exc)
+                    # inotify watch limit: watch only the folders whose entries are versions
+                    # and models; rescans cover what happens inside them.
+                    log.warning("recursive watch failed (%s); watching the top levels only", exc)
                     observer.unschedule_all()
-                    observer.schedule(handler, str(self.folder), recursive=False, event_filter=CHANGE_EVENTS)
+                    for folder in self.top_levels(self.folder):
+                        observer.schedule(handler, str(folder), recursive=False, event_filter=CHANGE_EVENTS)
                 observer.start()
             except BaseException:
                 _stop(observer)
@@ -132,7 +156,7 @@ class FolderWatcher:
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
-        debouncer = Debouncer(self.settle, self._hint)
+        debouncer: Debouncer[Location] = Debouncer(self.settle, self._hint)
         observer: BaseObserver | None = None
         overflow = _OverflowListener(
             lambda: self.bus.publish_threadsafe(EventType.RESCAN_REQUESTED, reason="inotify queue overflowed")
@@ -171,7 +195,9 @@ class FolderWatcher:
                 with anyio.CancelScope(shield=True):
                     await anyio.to_thread.run_sync(_stop, observer)
 
-    async def _try_start(self, debouncer: Debouncer, loop: asyncio.AbstractEventLoop) -> BaseObserver | None:
+    async def _try_start(
+        self, debouncer: Debouncer[Location], loop: asyncio.AbstractEventLoop
+    ) -> BaseObserver | None:
         """A running observer, or None while the folder cannot be watched (said once)."""
         try:
             observer = await self._start_observer(debouncer, loop)

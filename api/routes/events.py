@@ -1,6 +1,8 @@
 """GET /events: the registry as a Server-Sent Events stream.
 
-A new client gets a `snapshot` (the same document as GET /models) and then live events.
+A new client gets a `snapshot` (the same document as GET /models, plus, on an unfiltered
+stream, every model's view under `"all_models"`) and then live events; `?model=NAME` keeps
+that model's events and the service-wide ones (`"model": null`).
 A client that reconnects with `Last-Event-ID` gets exactly the events it missed, or,
 when they have left the replay buffer, `reset` followed by a fresh `snapshot`. A shared
 tick on the bus sends every stream a keep-alive comment while idle.
@@ -26,9 +28,10 @@ from fastapi import APIRouter, Depends, Header, Query
 from fastapi.sse import KEEPALIVE_COMMENT, EventSourceResponse, format_sse_event
 
 from regwatch.events import PUBLIC_TYPES, Event, EventType
+from regwatch.serving import ServedModel
 
 from ..state import ServiceState, service
-from .models import models_view
+from .models import ModelQuery, model_view, models_view
 
 router = APIRouter(tags=["events"])
 
@@ -42,16 +45,19 @@ def _encode(event: Event) -> bytes:
 SNAPSHOT_SLICE = 64 * 1024  # uvicorn pauses a stream once 64 KiB wait in its transport
 
 
-def snapshot_bytes(svc: ServiceState) -> bytes:
-    """The snapshot event as it is sent, one shared object per bus state."""
-    return _snapshot_at(svc, svc.bus.last_id)
+def snapshot_bytes(svc: ServiceState, only: ServedModel | None = None) -> bytes:
+    """The snapshot event as it is sent, one shared object per bus state (and filter)."""
+    return _snapshot_at(svc, only, svc.bus.last_id)
 
 
 # Every change to what the snapshot shows is published on the bus, so the last event id
 # names the state: one encoding per id, shared by every stream that asks at that id.
-@lru_cache(maxsize=2)
-def _snapshot_at(svc: ServiceState, last_id: int) -> bytes:
-    data = json.dumps({"type": "snapshot", **models_view(svc)}, default=str)
+@lru_cache(maxsize=8)
+def _snapshot_at(svc: ServiceState, only: ServedModel | None, last_id: int) -> bytes:
+    view = models_view(svc, only or svc.default)
+    if only is None:
+        view["all_models"] = [model_view(served) for served in svc.models]
+    data = json.dumps({"type": "snapshot", **view}, default=str)
     return format_sse_event(data_str=data, event="snapshot", id=str(last_id))
 
 
@@ -76,9 +82,13 @@ def _reset(reason: str) -> bytes:
     )
 
 
-async def _stream(svc: ServiceState, resume_from: str | None) -> AsyncIterator[bytes | memoryview]:
+async def _stream(
+    svc: ServiceState, only: ServedModel | None, resume_from: str | None
+) -> AsyncIterator[bytes | memoryview]:
     subscription = svc.bus.subscribe(
-        PUBLIC_TYPES | {EventType.RESET, EventType.KEEPALIVE}, maxsize=svc.settings.subscriber_queue
+        PUBLIC_TYPES | {EventType.RESET, EventType.KEEPALIVE},
+        maxsize=svc.settings.subscriber_queue,
+        model=only.name if only else None,
     )
     # Subscribing and reading the buffer happen with no await in between: no gap, no repeat.
     resume_at = _resume_point(resume_from)
@@ -86,18 +96,19 @@ async def _stream(svc: ServiceState, resume_from: str | None) -> AsyncIterator[b
     with subscription:
         if missed is not None:
             for event in missed:
-                yield _encode(event)
+                if subscription.wants(event):
+                    yield _encode(event)
         else:
             if resume_from:
                 yield _reset("the events after your Last-Event-ID are no longer available")
-            for piece in _slices(snapshot_bytes(svc)):
+            for piece in _slices(snapshot_bytes(svc, only)):
                 yield piece
         async for event in subscription:
             if event.type is EventType.KEEPALIVE:
                 yield KEEPALIVE_COMMENT
             elif event.type is EventType.RESET:
                 yield _reset("you fell behind the event stream")
-                for piece in _slices(snapshot_bytes(svc)):
+                for piece in _slices(snapshot_bytes(svc, only)):
                     yield piece
             else:
                 yield _encode(event)
@@ -114,5 +125,7 @@ async def stream_events(
     svc: Annotated[ServiceState, Depends(service)],
     last_event_id_header: Annotated[str | None, Header(alias="Last-Event-ID", max_length=32)] = None,
     last_event_id: Annotated[str | None, Query(max_length=32)] = None,
+    model: ModelQuery = None,
 ) -> EventSourceResponse:
-    return EventSourceResponse(_stream(svc, last_event_id_header or last_event_id))
+    only = svc.model(model) if model is not None else None  # an unknown model: 404
+    return EventSourceResponse(_stream(svc, only, last_event_id_header or last_event_id))

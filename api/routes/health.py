@@ -34,9 +34,24 @@ async def healthz(svc: Annotated[ServiceState, Depends(service)]) -> JSONRespons
     return JSONResponse({"status": "failed", "reason": reason, "tasks": tasks}, status_code=503)
 
 
+def not_ready(svc: ServiceState) -> str | None:
+    """Why the service should not take traffic yet, or None: ready once some model serves
+    and no model is still loading its first version (a model whose every version failed
+    to load does not hold the others back)."""
+    waiting = [served.name for served in svc.models if served.live.waiting]
+    if waiting:
+        return f"still loading a first version of model(s) {', '.join(waiting[:10])}"
+    if all(served.live.serving is None for served in svc.models):
+        return "no model is serving yet"
+    return None
+
+
 @router.get("/readyz", responses={503: {}})
 async def readyz(svc: Annotated[ServiceState, Depends(service)]) -> JSONResponse:
-    serving = svc.live.serving
-    if serving is None:
-        return JSONResponse({"status": "not ready", "reason": "no model is serving yet"}, status_code=503)
-    return JSONResponse({"status": "ready", "serving": serving.version})
+    serving = {
+        served.name: served.live.serving.version if served.live.serving else None for served in svc.models
+    }
+    reason = not_ready(svc)
+    if reason is not None:
+        return JSONResponse({"status": "not ready", "reason": reason, "models": serving}, status_code=503)
+    return JSONResponse({"status": "ready", "serving": serving[svc.default.name], "models": serving})

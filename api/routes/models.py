@@ -1,51 +1,70 @@
 """Read-only views of the registry index. Nothing here touches a path the caller names:
-a version string is only ever looked up in the index."""
+a model name and a version string are only ever looked up in the index."""
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter, Depends, Path, Query
 
 from regwatch.registry import VersionNotFound
+from regwatch.serving import ServedModel
 
 from ..state import ServiceState, service
 
 router = APIRouter(tags=["models"])
 
-
-def describe(svc: ServiceState, name: str) -> dict[str, Any]:
-    return {"version": name, "metadata": svc.registry.get_metadata(name)}
+ModelQuery = Annotated[str | None, Query(max_length=64, description="the model (default: the default model)")]
 
 
-def models_view(svc: ServiceState) -> dict[str, Any]:
-    """The whole registry as one document (also the SSE snapshot)."""
-    index = svc.registry.index
-    rejected = [{"version": state.name, "reason": state.reason} for state in index.rejected()]
-    serving = svc.live.serving
+def describe(served: ServedModel, name: str) -> dict[str, Any]:
+    return {"version": name, "metadata": served.registry.get_metadata(name)}
+
+
+def model_view(served: ServedModel) -> dict[str, Any]:
+    """One model as one document."""
+    index = served.registry.index
+    serving = served.live.serving
     return {
+        "model": served.name,
         "latest": index.latest(),
         "serving": serving.version if serving else None,
-        "versions": [describe(svc, name) for name in index.available()],
-        "rejected": rejected,
-        "load_failures": svc.live.failures,
+        "versions": [describe(served, name) for name in index.available()],
+        "rejected": [{"version": state.name, "reason": state.reason} for state in index.rejected()],
+        "load_failures": served.live.failures,
     }
 
 
-@router.get("/models")
-async def list_models(svc: Annotated[ServiceState, Depends(service)]) -> dict[str, Any]:
-    return models_view(svc)
+def models_view(svc: ServiceState, served: ServedModel) -> dict[str, Any]:
+    """GET /models: one model, and the names of all (and of the refused folders)."""
+    return {
+        **model_view(served),
+        "models": [model.name for model in svc.models],
+        "rejected_models": svc.models.rejected,
+    }
+
+
+@router.get("/models", responses={404: {}})
+async def list_models(
+    svc: Annotated[ServiceState, Depends(service)], model: ModelQuery = None
+) -> dict[str, Any]:
+    return models_view(svc, svc.model(model))
 
 
 @router.get("/models/latest", responses={404: {}})
-async def latest_model(svc: Annotated[ServiceState, Depends(service)]) -> dict[str, Any]:
-    latest = svc.registry.get_latest_version()
+async def latest_model(
+    svc: Annotated[ServiceState, Depends(service)], model: ModelQuery = None
+) -> dict[str, Any]:
+    served = svc.model(model)
+    latest = served.registry.get_latest_version()
     if latest is None:
-        raise VersionNotFound("the registry holds no complete version")
-    return describe(svc, latest)
+        raise VersionNotFound(f"the registry holds no complete version of model {served.name!r}")
+    return describe(served, latest)
 
 
 @router.get("/models/{version}", responses={404: {}})
 async def one_model(
     version: Annotated[str, Path(max_length=128)],
     svc: Annotated[ServiceState, Depends(service)],
+    model: ModelQuery = None,
 ) -> dict[str, Any]:
-    return describe(svc, svc.registry.resolve(version).name)
+    served = svc.model(model)
+    return describe(served, served.registry.resolve(version).name)

@@ -76,6 +76,13 @@ def _parse_body(raw: bytes, max_batch: int) -> PredictRequest:
                 "description": "pin a version",
                 "schema": {"type": "string", "maxLength": 128},
             },
+            {
+                "name": "model",
+                "in": "query",
+                "required": False,
+                "description": "the model (default: the default model)",
+                "schema": {"type": "string", "maxLength": 64},
+            },
         ],
         "requestBody": {
             "required": True,
@@ -85,17 +92,18 @@ def _parse_body(raw: bytes, max_batch: int) -> PredictRequest:
 )
 async def predict(request: Request) -> JSONResponse:
     svc: ServiceState = request.app.state.service
-    version = request.query_params.get("version")
+    query = request.query_params
+    served = svc.model(query.get("model"))  # ModelNotFound: 404
     body = _parse_body(await request.body(), svc.settings.max_batch)
     # VersionNotFound, LoadError and NoModelServing become 404, 409 and 503 in `errors.py`.
-    loaded = await svc.model(svc.settings.default_model).choose(version)
+    loaded = await served.choose(query.get("version"))
     _check_shape(body.instances, loaded)
     features = np.asarray(body.instances, dtype=np.float64)
     try:
         predictions = await svc.batcher.predict(loaded, features)
     except (ValueError, TypeError) as exc:
         raise HTTPException(422, f"model {loaded.version} rejected the input: {exc}") from None
-    svc.metrics.prediction_counter(loaded.version).inc(len(body.instances))
+    svc.metrics.prediction_counter(served.name, loaded.version).inc(len(body.instances))
     return JSONResponse(
         {"model_version": loaded.version, "predictions": predictions.tolist()},
         headers={"X-Model-Version": loaded.version},

@@ -22,7 +22,7 @@ from regwatch.serving import ServedModel
 
 from .. import oip
 from ..state import ServiceState, service
-from .health import failure
+from .health import failure, not_ready
 
 # Infer is declared first: routes are tried in order, and it is the hot path.
 router = APIRouter(prefix="/v2", tags=["open inference protocol"])
@@ -87,7 +87,7 @@ async def infer(request: Request) -> JSONResponse:
         answers = [await svc.batcher.predict(loaded, rows, name) for name in names]
     except (ValueError, TypeError) as exc:  # TensorError, or the model rejecting the rows
         raise HTTPException(400, f"model version {loaded.version}: {exc}") from None
-    svc.metrics.prediction_counter(loaded.version).inc(len(rows))
+    svc.metrics.prediction_counter(served.name, loaded.version).inc(len(rows))
     answer: dict[str, Any] = {
         "model_name": served.name,
         "model_version": loaded.version,
@@ -117,9 +117,8 @@ async def live(svc: Svc) -> dict[str, Any]:
 
 @router.get("/health/ready", responses={400: {}})
 async def ready(svc: Svc) -> dict[str, Any]:
-    waiting = [name for name, served in svc.models.items() if served.live.serving is None]
-    if waiting:
-        raise _not(f"no version is serving yet for model(s) {', '.join(waiting)}")
+    if (reason := not_ready(svc)) is not None:
+        raise _not(reason)
     return {"ready": True}
 
 
@@ -170,7 +169,7 @@ async def repository_index(
 ) -> list[dict[str, Any]]:
     """Every model's versions: READY when loaded now, else UNAVAILABLE with the reason."""
     entries: list[dict[str, Any]] = []
-    for served in svc.models.values():
+    for served in svc.models:
         index = served.registry.index
         serving = served.live.serving
         for name in index.available():

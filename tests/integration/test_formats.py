@@ -34,7 +34,7 @@ async def test_skops_and_onnx_serve_what_the_original_predicts(root):
     publish_as(root, "2.0.0", ModelFormat.ONNX, convert_verified(original, ModelFormat.ONNX, meta), meta)
     async with running_app(root) as (client, svc):
         await until_serving(svc, "2.0.0")
-        assert svc.live.serving is not None and svc.live.serving.n_features == 4  # from the graph
+        assert svc.default.live.serving is not None and svc.default.live.serving.n_features == 4  # from the graph
         assert await predictions(client, "2.0.0") == expected
         assert await predictions(client, "1.0.0") == expected
         unpinned = await client.post("/predict", json={"instances": ROWS})
@@ -45,7 +45,7 @@ async def test_a_skops_file_with_an_untrusted_type_is_refused_naming_it_unless_t
     publish_as(root, "1.0.0", ModelFormat.SKOPS, sio.dumps(custom_model()))
     async with running_app(root) as (client, svc):
         with svc.bus.subscribe({EventType.MODEL_LOAD_FAILED}) as failures:
-            svc.live.reconcile()
+            svc.default.live.reconcile()
             event = await next_event(failures, EventType.MODEL_LOAD_FAILED, "1.0.0")
         assert f"model.skops holds untrusted types: {CUSTOM_TYPE}" in event.data["error"]
         assert (await client.get("/readyz")).status_code == 503
@@ -67,7 +67,7 @@ async def test_pickles_are_refused_with_allow_pickle_false_and_the_rest_serves(r
             publish(root, "3.0.0", metadata={"n_features": 4})
             event = await next_event(events, EventType.VERSION_REJECTED, "3.0.0")
         assert "is a pickle" in event.data["reason"]
-        assert svc.live.serving is not None and svc.live.serving.version == "1.0.0"
+        assert svc.default.live.serving is not None and svc.default.live.serving.version == "1.0.0"
 
 
 def test_two_model_files_are_ambiguous_and_none_is_missing(root):

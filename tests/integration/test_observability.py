@@ -105,16 +105,17 @@ def test_request_ids_are_echoed_and_logged(root, server_factory):
 
 async def test_metrics_parse_and_count_swaps_and_predictions(root, server):
     before = scrape(server.url)
-    assert before["regwatch_model_swaps_total{}"] == 0
+    assert before.get("regwatch_model_swaps_total{model=default}", 0) == 0
     async with SseStream(server.url) as events:
         publish(root, "1.0.0")
         await events.wait_for("model_loaded", "1.0.0")
     httpx.post(f"{server.url}/predict", json={"instances": [IRIS_ROW, IRIS_ROW]})
     after = scrape(server.url)
-    assert after["regwatch_model_swaps_total{}"] == 1
-    assert after["regwatch_predictions_total{version=1.0.0}"] == 2
-    assert after["regwatch_serving_info{version=1.0.0}"] == 1
-    assert after["regwatch_versions{}"] == 1
+    assert after["regwatch_model_swaps_total{model=default}"] == 1
+    assert after["regwatch_predictions_total{model=default,version=1.0.0}"] == 2
+    assert after["regwatch_serving_info{model=default,version=1.0.0}"] == 1
+    assert after["regwatch_versions{model=default}"] == 1
+    assert after["regwatch_models{}"] == 1
     assert after["regwatch_model_load_duration_seconds_count{}"] == 1
     assert after["regwatch_http_requests_total{method=POST,route=/predict,status=200}"] == 1
     assert after["regwatch_watcher_events{}"] > 0

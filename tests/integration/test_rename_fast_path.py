@@ -27,7 +27,7 @@ async def test_a_renamed_in_folder_that_is_incomplete_waits_for_the_window(root,
         await until_serving(svc, "1.0.0")
         # Inspected by now in practice (its hint came first), and then settling: neither
         # rejected nor served. test_inspection.py checks the fallback exactly.
-        state = svc.registry.index.state("2.0.0")
+        state = svc.default.registry.index.state("2.0.0")
         assert state is None or state.status is Status.SETTLING
         listing = (await client.get("/models")).json()
         assert listing["rejected"] == [] and [v["version"] for v in listing["versions"]] == ["1.0.0"]

@@ -29,10 +29,14 @@ async def running_app(root: Path, **settings: Any) -> AsyncIterator[tuple[httpx.
             yield client, app.state.service
 
 
-async def until_serving(svc: ServiceState, version: str, timeout: float = 10.0) -> None:
-    """Wait, on the bus, until `version` serves (no polling, no sleep)."""
-    with svc.bus.subscribe({EventType.MODEL_LOADED}) as loaded, anyio.fail_after(timeout):
-        while svc.live.serving is None or svc.live.serving.version != version:
+async def until_serving(
+    svc: ServiceState, version: str, timeout: float = 10.0, model: str | None = None
+) -> None:
+    """Wait, on the bus, until `version` serves `model` (no polling, no sleep)."""
+    with svc.bus.subscribe({EventType.MODEL_LOADED, EventType.MODEL_ADDED}) as loaded, anyio.fail_after(timeout):
+        while (served := svc.models.get(model or svc.default.name)) is None or (
+            served.live.serving is None or served.live.serving.version != version
+        ):
             await loaded.get()
 
 

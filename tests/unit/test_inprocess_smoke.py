@@ -11,4 +11,4 @@ async def test_a_published_model_answers_in_process(root):
         response = await client.post("/predict", json={"instances": [IRIS_ROW]})
         assert response.status_code == 200
         assert response.json()["model_version"] == "1.0.0"
-        assert svc.live.serving is not None and svc.live.serving.version == "1.0.0"
+        assert svc.default.live.serving is not None and svc.default.live.serving.version == "1.0.0"

@@ -31,7 +31,7 @@ async def add(svc, version: str, data: bytes) -> None:
     """Publish into the running app's registry; return once its index has the version (a
     version present at start-up may be probed there while the latest is still settling)."""
     with svc.bus.subscribe({EventType.VERSION_ADDED}) as added:
-        publish_bytes(svc.registry.root, version, data)
+        publish_bytes(svc.default.registry.root, version, data)
         await next_event(added, EventType.VERSION_ADDED, version)
 
 
@@ -59,7 +59,7 @@ async def test_pinned_versions_have_their_own_slots_and_never_evict_serving_or_p
         assert await pin("2.0.0") == ["2.0.0", "2.0.0"]  # takes the one pinned slot
         assert await pin("1.0.0") == ["1.0.0", "1.0.0"]
         assert await pin("3.0.0") == [] and await pin("4.0.0") == []  # never evicted
-        assert svc.live.serving is not None and svc.live.serving.version == "4.0.0"
+        assert svc.default.live.serving is not None and svc.default.live.serving.version == "4.0.0"
 
 
 async def test_concurrent_pinned_requests_share_one_load(root, beacon):
@@ -85,7 +85,7 @@ async def test_a_failed_load_is_not_retried_until_its_folder_changes(root, beaco
             assert "cannot unpickle model.joblib: ValueError" in event.data["error"]
             assert beacon.tags() == ["2.0.0"]  # the probe; the server never unpickled it
 
-            svc.live.reconcile()
+            svc.default.live.reconcile()
             pinned = await client.post("/predict?version=2.0.0", json=BODY)
             assert pinned.status_code == 409 and "cannot unpickle" in pinned.json()["error"]
             assert beacon.tags() == []  # remembered: no retry
@@ -160,7 +160,7 @@ async def test_at_start_a_slow_latest_is_preceded_by_the_next_version_that_loads
     publish_bytes(root, "2.0.0", pickle_running(beacon.step("2.0.0"), HANG))
     async with running_app(root, settle_ms=0) as (client, svc):  # both in the index at start
         await until_serving(svc, "1.0.0")
-        assert svc.registry.get_latest_version() == "2.0.0"
+        assert svc.default.registry.get_latest_version() == "2.0.0"
         assert (await client.get("/readyz")).status_code == 200
         assert (await beacon.next()).tag == "2.0.0"  # its probe started, and still runs
 
@@ -177,8 +177,8 @@ async def test_a_folder_changed_during_its_load_is_not_swapped_in(root, beacon):
             await ended(stale.pid)
             seen = [await events.get() for _ in range(events.pending())]
         assert [(event.type, event.version) for event in seen] == [(EventType.MODEL_LOADED, "2.0.0")]
-        state = svc.registry.index.state("2.0.0")
-        assert state is not None and svc.live.serving.fingerprint == state.fingerprint
+        state = svc.default.registry.index.state("2.0.0")
+        assert state is not None and svc.default.live.serving.fingerprint == state.fingerprint
 
 
 async def test_the_warm_up_gate(root):

@@ -30,10 +30,10 @@ def sparse_model(folder: Path, size: int) -> None:
 
 @asynccontextmanager
 async def running_sync(root: Path, settle: float = 0.0) -> AsyncIterator[tuple[RegistrySync, EventBus]]:
-    """The sync alone, without a watcher: the test publishes the hints a watcher would."""
+    """The sync alone, without a watcher: the test gives the hints a watcher would."""
     bus = EventBus()
     bus.bind(asyncio.get_running_loop())
-    sync = RegistrySync(ModelRegistry(root, settle_seconds=settle, scan=False), bus)
+    sync = RegistrySync(ModelRegistry(root, settle_seconds=settle, scan=False), bus, model="default")
     async with anyio.create_task_group() as tasks:
         tasks.start_soon(sync.run)
         await sync.initial_scan()
@@ -54,10 +54,10 @@ async def test_a_long_checksum_does_not_hold_up_other_folders(root, tmp_path):
     async with running_sync(root) as (sync, bus):
         huge = move_in(huge, root, "5.0.0")
         with watching_reads(huge, "model.joblib") as reads, bus.subscribe({EventType.VERSION_ADDED}) as added:
-            bus.publish(EventType.VERSION_CHANGED, "5.0.0", renamed_in=True)
+            sync.hint("5.0.0", renamed_in=True)
             await reads.until_opened()  # the checksum is under way
             move_in(build_folder(tmp_path / "good"), root, "1.0.0")
-            bus.publish(EventType.VERSION_CHANGED, "1.0.0", renamed_in=True)
+            sync.hint("1.0.0", renamed_in=True)
             assert await next_event(added, "1.0.0") is EventType.VERSION_ADDED
             assert "5.0.0" in sync.in_flight and not reads.closed.is_set()
             assert sync.registry.index.state("5.0.0") is None
@@ -72,10 +72,10 @@ async def test_a_stale_inspection_is_always_followed_by_a_fresh_one(root, tmp_pa
         folder = move_in(folder, root, "5.0.0")
         changes = {EventType.VERSION_ADDED, EventType.VERSION_REMOVED, EventType.VERSION_REJECTED}
         with watching_reads(folder, "model.joblib") as reads, bus.subscribe(changes) as events:
-            bus.publish(EventType.VERSION_CHANGED, "5.0.0", renamed_in=True)
+            sync.hint("5.0.0", renamed_in=True)
             await reads.until_opened()
             (folder / "model.joblib").unlink()  # the hash goes on over the open file
-            bus.publish(EventType.VERSION_CHANGED, "5.0.0")
+            sync.hint("5.0.0")
             assert await next_event(events, "5.0.0") is EventType.VERSION_ADDED  # what was
             assert await next_event(events, "5.0.0") is EventType.VERSION_REMOVED  # what is
         state = sync.registry.index.state("5.0.0")
@@ -83,11 +83,10 @@ async def test_a_stale_inspection_is_always_followed_by_a_fresh_one(root, tmp_pa
 
 
 async def test_a_settling_folder_is_rechecked_without_a_second_hint(root, tmp_path):
-    async with running_sync(root, settle=0.3) as (_, bus):
+    async with running_sync(root, settle=0.3) as (sync, bus):
         with bus.subscribe({EventType.VERSION_CHANGED, EventType.VERSION_ADDED}) as events:
             build_folder(root / "versions" / "1.0.0")  # written in place
-            bus.publish(EventType.VERSION_CHANGED, "1.0.0")
-            assert await next_event(events, "1.0.0") is EventType.VERSION_CHANGED  # ours
+            sync.hint("1.0.0")
             assert await next_event(events, "1.0.0") is EventType.VERSION_ADDED  # once it settled
             assert events.pending() == 0  # the recheck did not go round through the bus
 
@@ -100,16 +99,16 @@ async def test_a_hint_while_versions_is_gone_keeps_the_index(root, tmp_path):
         versions.rename(root / "aside")
         versions.write_text("not a folder")
         with log_lines("regwatch.sync") as log:
-            bus.publish(EventType.VERSION_CHANGED, "1.0.0")
+            sync.hint("1.0.0")
             await log.wait_for("keeping the versions already known")
-            bus.publish(EventType.RESCAN_REQUESTED)
+            sync.rescan_soon()
             await log.wait_for("cannot list")
         assert sync.registry.list_versions() == ["1.0.0"]
         versions.unlink()
         (root / "aside").rename(versions)
         with bus.subscribe({EventType.VERSION_ADDED}) as added:
             move_in(build_folder(tmp_path / "b"), root, "2.0.0")
-            bus.publish(EventType.VERSION_CHANGED, "2.0.0")
+            sync.hint("2.0.0")
             await next_event(added, "2.0.0")
         assert sync.registry.list_versions() == ["1.0.0", "2.0.0"]
 
@@ -132,9 +131,9 @@ async def test_the_latest_mirror_follows_latest(root, tmp_path):
     observer.schedule(renamed, str(root), event_filter=[FileMovedEvent])
     observer.start()
     try:
-        async with running_sync(root) as (_, bus):
+        async with running_sync(root) as (sync, _):
             move_in(build_folder(tmp_path / "a"), root, "1.0.0")
-            bus.publish(EventType.VERSION_CHANGED, "1.0.0")
+            sync.hint("1.0.0")
             assert await anyio.to_thread.run_sync(renamed.happened.wait, 15)
     finally:
         observer.stop()

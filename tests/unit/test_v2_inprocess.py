@@ -161,7 +161,7 @@ async def test_metadata_health_and_readiness(app):
 async def test_not_ready_is_a_4xx(root):
     async with running_app(root) as (client, _):
         ready = await client.get("/v2/health/ready")
-        assert ready.status_code == 400 and "no version is serving yet" in ready.json()["error"]
+        assert ready.status_code == 400 and "no model is serving yet" in ready.json()["error"]
         assert (await client.get("/v2/models/default/ready")).status_code == 400
         infer = await client.post(INFER, json=_request(IRIS_ROW, [1, 4]))
         assert infer.status_code == 503 and infer.headers["retry-after"] == "1"
@@ -179,7 +179,7 @@ async def test_repository_index_states_and_reasons(root):
     async with running_app(root, load_concurrency=1) as (client, svc):
         await until_serving(svc, "1.1.0")
         with svc.bus.subscribe({EventType.MODEL_LOAD_FAILED}) as failed, anyio.fail_after(10):
-            while "1.2.0" not in svc.live.failures:
+            while "1.2.0" not in svc.default.live.failures:
                 await failed.get()
         index = (await client.post("/v2/repository/index")).json()
         by_version = {entry["version"]: entry for entry in index}

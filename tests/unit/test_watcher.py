@@ -9,7 +9,7 @@ from support.logs import log_lines
 from support.models import build_folder
 
 from regwatch.events import EventBus, EventType
-from regwatch.registry import is_ignored_name
+from regwatch.registry import locate, watch_points
 from regwatch.watcher import FolderWatcher
 
 
@@ -27,13 +27,13 @@ async def watching(request, root):
     bus = EventBus()
     bus.bind(asyncio.get_running_loop())
     watcher = FolderWatcher(
-        root / "versions",
+        root,
         bus,
         poll=request.param == "poll",
         poll_interval=0.1,
         settle=0.05,
         reconcile_interval=3600,
-        ignore=is_ignored_name,
+        locate=locate,
     )
     with bus.subscribe({EventType.VERSION_CHANGED}) as hints:
         # A plain task, not a task group: pytest-asyncio tears fixtures down in another task.
@@ -79,9 +79,7 @@ async def test_hidden_and_temp_entries_are_ignored(watching):
 async def test_root_deleted_and_recreated_recovers_with_a_rescan(root):
     bus = EventBus()
     bus.bind(asyncio.get_running_loop())
-    watcher = FolderWatcher(
-        root / "versions", bus, settle=0.05, reconcile_interval=3600, ignore=is_ignored_name
-    )
+    watcher = FolderWatcher(root, bus, settle=0.05, reconcile_interval=3600, locate=locate)
     with bus.subscribe({EventType.VERSION_CHANGED, EventType.RESCAN_REQUESTED}) as sub:
         async with anyio.create_task_group() as tg:
             tg.start_soon(watcher.run)
@@ -108,7 +106,7 @@ async def _run_watcher(root, **options):
     bus = EventBus()
     bus.bind(asyncio.get_running_loop())
     watcher = FolderWatcher(
-        root / "versions", bus, settle=0.05, reconcile_interval=3600, ignore=is_ignored_name, **options
+        root, bus, settle=0.05, reconcile_interval=3600, locate=locate, top_levels=watch_points, **options
     )
     return bus, watcher
 
@@ -161,7 +159,7 @@ async def test_watch_limit_falls_back_to_the_top_level(root, monkeypatch, caplog
         async with anyio.create_task_group() as tg:
             tg.start_soon(watcher.run)
             await watcher.started.wait()
-            assert "watching the top level only" in caplog.text
+            assert "watching the top levels only" in caplog.text
             (root / "versions" / "6.0.0").mkdir()
             assert await hints_until(sub, "6.0.0") == ["6.0.0"]
             tg.cancel_scope.cancel()
@@ -207,17 +205,51 @@ async def test_folders_renamed_in_or_gone_are_hinted_at_once(root, tmp_path):
             tg.cancel_scope.cancel()
 
 
-async def test_an_unwatchable_folder_is_retried_then_rescanned(root):
+async def test_an_unwatchable_root_is_retried_then_rescanned(root):
     bus, watcher = await _run_watcher(root)
-    versions = root / "versions"
     with bus.subscribe({EventType.RESCAN_REQUESTED}) as sub, log_lines("regwatch.watcher") as log:
         async with anyio.create_task_group() as tg:
             tg.start_soon(watcher.run)
             await watcher.started.wait()
-            versions.rmdir()
-            versions.write_text("a plain file where the folder was")
+            shutil.rmtree(root)
+            root.write_text("a plain file where the folder was")
             await log.wait_for("cannot watch")
-            versions.unlink()
+            root.unlink()
             assert await _next_rescan(sub) == "watcher restarted"
             assert watcher._observer is not None and watcher._observer.is_alive()
+            tg.cancel_scope.cancel()
+
+
+async def _until(sub, kind: EventType, model: str | None, version: str | None = None) -> list:
+    """The hints up to and including the one wanted (a mkdir also reports its parent)."""
+    seen = []
+    while not seen or (seen[-1].type, seen[-1].model, seen[-1].version) != (kind, model, version):
+        seen.append(await _hint(sub))
+    return seen
+
+
+async def test_one_watcher_hints_every_model_by_name(root, tmp_path):
+    """models/<name>/versions/<v> is hinted with its model; a model folder appearing or going
+    is hinted at once; the release file renamed in is hinted at once; mirrors are not."""
+    bus, watcher = await _run_watcher(root)
+    watcher.settle = 3600  # only what is hinted at once arrives
+    kinds = {EventType.VERSION_CHANGED, EventType.MODEL_CHANGED, EventType.RELEASE_FILE_CHANGED}
+    with bus.subscribe(kinds) as sub:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(watcher.run)
+            await watcher.started.wait()
+            (root / "latest").mkdir()  # the default model's mirror: never a hint
+            (root / "models").mkdir()
+            hints = await _until(sub, EventType.MODEL_CHANGED, None)
+            assert all(hint.model is None for hint in hints)
+            (root / "models" / "churn" / "versions").mkdir(parents=True)
+            await _until(sub, EventType.MODEL_CHANGED, "churn")
+            build_folder(tmp_path / "staged").rename(root / "models" / "churn" / "versions" / "1.0.0")
+            hints = await _until(sub, EventType.VERSION_CHANGED, "churn", "1.0.0")
+            assert hints[-1].data == {"renamed_in": True}
+            (tmp_path / "release.json").write_text("{}")
+            (tmp_path / "release.json").rename(root / "models" / "churn" / "release.json")
+            await _until(sub, EventType.RELEASE_FILE_CHANGED, "churn")
+            shutil.rmtree(root / "models" / "churn")
+            await _until(sub, EventType.MODEL_CHANGED, "churn")
             tg.cancel_scope.cancel()
