@@ -34,7 +34,9 @@ async def test_skops_and_onnx_serve_what_the_original_predicts(root):
     publish_as(root, "2.0.0", ModelFormat.ONNX, convert_verified(original, ModelFormat.ONNX, meta), meta)
     async with running_app(root) as (client, svc):
         await until_serving(svc, "2.0.0")
-        assert svc.default.live.serving is not None and svc.default.live.serving.n_features == 4  # from the graph
+        assert (
+            svc.default.live.serving is not None and svc.default.live.serving.n_features == 4
+        )  # from the graph
         assert await predictions(client, "2.0.0") == expected
         assert await predictions(client, "1.0.0") == expected
         unpinned = await client.post("/predict", json={"instances": ROWS})

@@ -33,7 +33,10 @@ async def until_serving(
     svc: ServiceState, version: str, timeout: float = 10.0, model: str | None = None
 ) -> None:
     """Wait, on the bus, until `version` serves `model` (no polling, no sleep)."""
-    with svc.bus.subscribe({EventType.MODEL_LOADED, EventType.MODEL_ADDED}) as loaded, anyio.fail_after(timeout):
+    with (
+        svc.bus.subscribe({EventType.MODEL_LOADED, EventType.MODEL_ADDED}) as loaded,
+        anyio.fail_after(timeout),
+    ):
         while (served := svc.models.get(model or svc.default.name)) is None or (
             served.live.serving is None or served.live.serving.version != version
         ):
