@@ -13,6 +13,7 @@ from bench.scenarios import (
     gateway,
     latency,
     memory,
+    models,
     scale,
     sse,
     swap_cost,
@@ -42,5 +43,6 @@ SCENARIOS = (
     Scenario("poll", "drop-to-serve poll", drop.poll),
     Scenario("scale", "scale", scale.run),
     Scenario("memory", "memory", memory.run),
+    Scenario("models", "many models", models.run),
     Scenario("formats", "predict cost per model format", formats.run),
 )
