@@ -48,3 +48,35 @@ def test_dashboard_shows_new_versions_live(root, server):
             page.screenshot(path=str(root.parent / "dashboard.png"))
         finally:
             browser.close()
+
+
+def test_dashboard_shows_every_model_live(root, server):
+    from playwright.sync_api import expect, sync_playwright
+
+    publish(root, "1.0.0")
+    publish(root / "models" / "churn", "2.0.0", metadata={"description": "churn two"})
+    (root / "models" / "Bad Name").mkdir()
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM or "/usr/bin/chromium", args=CHROMIUM_ARGS
+        )
+        try:
+            page = browser.new_page()
+            page.goto(server.url + "/")
+            expect(page.locator("#status-text")).to_have_text("live", timeout=15_000)
+            expect(page.locator('tr[data-model="churn"]')).to_contain_text("2.0.0", timeout=15_000)
+            expect(page.locator('tr[data-model="default"]')).to_contain_text("1.0.0")
+            expect(page.locator("#rejected-models")).to_contain_text("models/Bad Name")
+
+            publish(root / "models" / "fraud", "0.1.0")  # a model created while the page is open
+            expect(page.locator('tr[data-model="fraud"] td').nth(1)).to_have_text("0.1.0", timeout=15_000)
+
+            page.locator('tr[data-model="churn"]').click()
+            expect(page.locator("#selected")).to_have_text("churn")
+            expect(page.locator('tr[data-version="2.0.0"]')).to_contain_text("churn two")
+            expect(page.locator('tr[data-version="1.0.0"]')).to_have_count(0)  # the default model's
+            publish(root / "models" / "churn", "2.1.0")
+            expect(page.locator('tr[data-version="2.1.0"] .serving')).to_be_visible(timeout=15_000)
+            expect(page.locator("#log")).to_contain_text("model_loaded  churn  2.1.0")
+        finally:
+            browser.close()
