@@ -175,8 +175,10 @@ async def test_repository_index_states_and_reasons(root):
     broken.mkdir()
     (broken / "model.joblib").write_bytes(b"not a pickle")
     (broken / "metadata.json").write_text("{}")
-    # One load at a time: 1.2.0 fails, then 1.1.0 serves, and 1.0.0 is never loaded.
-    async with running_app(root, load_concurrency=1) as (client, svc):
+    # One load at a time: 1.2.0 fails, then 1.1.0 serves, and 1.0.0 is never loaded. No settle
+    # window: a folder written just before the start is complete at once, not settling (else
+    # 1.0.0 could be the best complete version at the first look, and load).
+    async with running_app(root, load_concurrency=1, settle_ms=0) as (client, svc):
         await until_serving(svc, "1.1.0")
         with svc.bus.subscribe({EventType.MODEL_LOAD_FAILED}) as failed, anyio.fail_after(10):
             while "1.2.0" not in svc.default.live.failures:
