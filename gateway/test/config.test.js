@@ -19,11 +19,14 @@ const KEY_B = 'key-b-0123456789abcdef'
 test('defaults', () => {
   const config = loadConfig({ API_KEYS: KEY_A })
   assert.deepEqual({ ...config }, {
-    upstreamUrl: 'http://127.0.0.1:8000',
+    upstreamUrls: ['http://127.0.0.1:8000'],
     apiKeys: [KEY_A],
+    adminApiKeys: [],
+    adminToken: undefined,
     port: 8080,
     host: '127.0.0.1',
     upstreamTimeoutMs: 10000,
+    healthIntervalMs: 1000,
     bodyLimitBytes: 1048576,
     tokenTtlS: 60,
     tokenSecret: undefined,
@@ -39,17 +42,19 @@ test('every variable is read', () => {
     PORT: '9090',
     HOST: '0.0.0.0',
     UPSTREAM_TIMEOUT_MS: '2500',
+    HEALTH_INTERVAL_MS: '250',
     BODY_LIMIT_BYTES: '2048',
     TOKEN_TTL_S: '30',
     TOKEN_SECRET: 'q'.repeat(32),
     SHUTDOWN_GRACE_MS: '0',
     LOG_LEVEL: 'warn'
   })
-  assert.equal(config.upstreamUrl, 'http://api:9000')
+  assert.deepEqual(config.upstreamUrls, ['http://api:9000'])
   assert.deepEqual(config.apiKeys, [KEY_A, KEY_B])
   assert.equal(config.port, 9090)
   assert.equal(config.host, '0.0.0.0')
   assert.equal(config.upstreamTimeoutMs, 2500)
+  assert.equal(config.healthIntervalMs, 250)
   assert.equal(config.bodyLimitBytes, 2048)
   assert.equal(config.tokenTtlS, 30)
   assert.equal(config.tokenSecret, 'q'.repeat(32))
@@ -168,6 +173,6 @@ test('starts with a key (not logged), serves /healthz, and exits 0 on SIGTERM', 
   child.kill('SIGTERM')
   const { code, stdout: logs } = await exited
   assert.equal(code, 0)
-  assert.match(logs, /"keys":1,"msg":"gateway ready"/, 'the start-up line counts the keys')
+  assert.match(logs, /"keys":1,"admin_keys":0,"msg":"gateway ready"/, 'the start-up line counts the keys')
   assert.equal(logs.includes(KEY_A), false, 'and never shows one')
 })
