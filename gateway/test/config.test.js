@@ -120,6 +120,59 @@ test('every key must be 16+ printable ASCII characters; a refusal names the key\
   assert.deepEqual(loadConfig({ API_KEYS: '!~'.repeat(8) }).apiKeys, ['!~'.repeat(8)], 'any printable ASCII')
 })
 
+test('UPSTREAM_URLS: a comma-separated list of origins; UPSTREAM_URL is a list of one', () => {
+  assert.deepEqual(loadConfig({ API_KEYS: KEY_A, UPSTREAM_URLS: ' http://api-1:8000/ ,, https://api-2:8443,http://10.0.0.3:8000 ' }).upstreamUrls,
+    ['http://api-1:8000', 'https://api-2:8443', 'http://10.0.0.3:8000'])
+  assert.deepEqual(loadConfig({ API_KEYS: KEY_A, UPSTREAM_URLS: 'http://api:8000' }).upstreamUrls, ['http://api:8000'])
+  assert.deepEqual(loadConfig({ API_KEYS: KEY_A, UPSTREAM_URL: 'http://api:8000', UPSTREAM_URLS: ' ' }).upstreamUrls, ['http://api:8000'])
+  /** @type {[Record<string, string>, string][]} */
+  const refused = [
+    [{ UPSTREAM_URL: 'http://a:1', UPSTREAM_URLS: 'http://b:1' }, 'both UPSTREAM_URLS and UPSTREAM_URL are set: set only one (UPSTREAM_URLS takes a comma-separated list)'],
+    [{ UPSTREAM_URLS: ' , ' }, 'UPSTREAM_URLS has no URL'],
+    [{ UPSTREAM_URLS: 'http://a:1,http://a:1/' }, 'UPSTREAM_URLS lists http://a:1 twice'],
+    [{ UPSTREAM_URLS: 'http://a:1,http://b:1/api' }, 'UPSTREAM_URLS entry 2 must be an origin like http://host:port (no path, query or credentials), got "http://b:1/api"'],
+    [{ UPSTREAM_URLS: 'http://a:1,ftp://b' }, 'UPSTREAM_URLS entry 2 must use http or https, got "ftp:"'],
+    [{ UPSTREAM_URLS: 'nope' }, 'UPSTREAM_URLS entry 1 is not a valid URL: "nope"']
+  ]
+  for (const [env, message] of refused) {
+    assert.throws(() => loadConfig({ API_KEYS: KEY_A, ...env }), (err) => err instanceof ConfigError && err.message === message, message)
+  }
+})
+
+test('HEALTH_INTERVAL_MS is bounded', () => {
+  for (const value of ['9', '3600001', 'soon']) {
+    assert.throws(() => loadConfig({ API_KEYS: KEY_A, HEALTH_INTERVAL_MS: value }), (err) => err instanceof ConfigError && err.message.startsWith('HEALTH_INTERVAL_MS must be'), value)
+  }
+})
+
+test('ADMIN_API_KEYS: the key rule, the API token required with them, and a key in both lists is an admin key', () => {
+  const token = 'api-token-0123456789abcdef'
+  const config = loadConfig({ API_KEYS: `${KEY_A},${KEY_B}`, ADMIN_API_KEYS: ` ${KEY_B} `, REGWATCH_ADMIN_TOKEN: token })
+  assert.deepEqual(config.apiKeys, [KEY_A])
+  assert.deepEqual(config.adminApiKeys, [KEY_B])
+  assert.equal(config.adminToken, token)
+  assert.deepEqual(loadConfig({ ADMIN_API_KEYS: KEY_B, REGWATCH_ADMIN_TOKEN: token }).apiKeys, [], 'admin keys alone are enough')
+
+  const short = 'Sh0rtAdminKey'
+  const shortToken = 'Sh0rtToken'
+  /** @type {[Record<string, string>, string][]} */
+  const refused = [
+    [{ ADMIN_API_KEYS: `${KEY_B},${short}`, REGWATCH_ADMIN_TOKEN: token }, 'ADMIN_API_KEYS key 2: the key is too short: keys need at least 16 characters (found 13); make one with: openssl rand -hex 32'],
+    [{ ADMIN_API_KEYS: KEY_B }, 'ADMIN_API_KEYS is set but REGWATCH_ADMIN_TOKEN is not: the gateway needs the API\'s admin token to forward release changes'],
+    [{ ADMIN_API_KEYS: KEY_B, REGWATCH_ADMIN_TOKEN: '  ' }, 'ADMIN_API_KEYS is set but REGWATCH_ADMIN_TOKEN is not: the gateway needs the API\'s admin token to forward release changes'],
+    [{ ADMIN_API_KEYS: KEY_B, REGWATCH_ADMIN_TOKEN: shortToken }, 'REGWATCH_ADMIN_TOKEN is too short: keys need at least 16 characters (found 10); make one with: openssl rand -hex 32'],
+    [{ ADMIN_API_KEYS: KEY_B, REGWATCH_ADMIN_TOKEN: 'token with spaces in it' }, 'REGWATCH_ADMIN_TOKEN has a character outside printable ASCII (a space, a control or a non-ASCII character)']
+  ]
+  for (const [env, message] of refused) {
+    assert.throws(() => loadConfig({ API_KEYS: KEY_A, ...env }), (err) => {
+      assert.ok(err instanceof ConfigError)
+      assert.equal(err.message, message)
+      for (const secret of [short, shortToken, token]) assert.equal(err.message.includes(secret), false, 'no secret echoed')
+      return true
+    }, message)
+  }
+})
+
 /**
  * Runs src/server.js with exactly `env` (plus PATH); resolves on exit.
  * @param {Record<string, string>} env
@@ -137,14 +190,17 @@ function runServer (env) {
   return { child, exited, stdout: () => stdout }
 }
 
-test('refuses to start without a usable key: one line on stderr, exit status 1, the key not echoed', { timeout: 10_000 }, async (t) => {
+test('refuses to start without a usable configuration: one line on stderr, exit status 1, no key echoed', { timeout: 10_000 }, async (t) => {
   const noKey = 'no API key configured: set API_KEYS (comma-separated) or API_KEYS_FILE (one key per line)'
   /** @type {[Record<string, string>, string][]} */
   const cases = [
     [{}, noKey],
     [{ API_KEYS: '' }, noKey],
     [{ API_KEYS: ' , ' }, noKey],
-    [{ API_KEYS: `${KEY_A},Q` }, 'API_KEYS key 2: the key is too short: keys need at least 16 characters (found 1); make one with: openssl rand -hex 32']
+    [{ API_KEYS: `${KEY_A},Q` }, 'API_KEYS key 2: the key is too short: keys need at least 16 characters (found 1); make one with: openssl rand -hex 32'],
+    [{ API_KEYS: KEY_A, ADMIN_API_KEYS: KEY_B }, 'ADMIN_API_KEYS is set but REGWATCH_ADMIN_TOKEN is not: the gateway needs the API\'s admin token to forward release changes'],
+    [{ API_KEYS: KEY_A, ADMIN_API_KEYS: 'short', REGWATCH_ADMIN_TOKEN: KEY_B }, 'ADMIN_API_KEYS key 1: the key is too short: keys need at least 16 characters (found 5); make one with: openssl rand -hex 32'],
+    [{ API_KEYS: KEY_A, UPSTREAM_URL: 'http://127.0.0.1:1', UPSTREAM_URLS: 'http://127.0.0.1:2' }, 'both UPSTREAM_URLS and UPSTREAM_URL are set: set only one (UPSTREAM_URLS takes a comma-separated list)']
   ]
   for (const [env, message] of cases) {
     const { child, exited } = runServer({ ...env, PORT: '0' })

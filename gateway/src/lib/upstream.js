@@ -116,14 +116,16 @@ export function createProxyOptions ({ upstreamUrls, responseHeaders = {}, reques
 }
 
 /**
- * reply.from() options that forward the caller's body byte for byte (none
- * when it sent none), with its content type.
+ * reply.from() options that forward the caller's body byte for byte, with its
+ * content type. An empty body is passed too: left to reply-from, a parsed
+ * body with a JSON content type would be re-encoded (an empty Buffer as
+ * `{"type":"Buffer","data":[]}`). No body was parsed (none sent): none.
  * @param {import('fastify').FastifyRequest} request
  * @returns {{ body?: Buffer, contentType?: string }}
  */
 export function forwardedBody (request) {
   const body = request.body
-  return Buffer.isBuffer(body) && body.length > 0
+  return Buffer.isBuffer(body)
     ? { body, contentType: request.headers['content-type'] ?? 'application/octet-stream' }
     : {}
 }

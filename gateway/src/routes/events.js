@@ -6,7 +6,7 @@
 // headers is still bounded, so a down upstream fails fast with 502 and a mute
 // one with 504. Closing the client connection destroys the upstream response,
 // which closes the upstream connection.
-import { modelQuerySchema } from '../lib/model-name.js'
+import { modelQuery } from '../lib/model-name.js'
 import { EVENTS } from '../lib/mounts.js'
 import upstreamPlugin from '../plugins/upstream.js'
 
@@ -28,7 +28,7 @@ export default async function eventRoutes (fastify) {
 
   // Last-Event-ID (header), last_event_id and model (query) pass through; the
   // token does not (see forwardedQuery in lib/upstream.js).
-  fastify.get(EVENTS.gateway, { config: { auth: 'key-or-token' }, schema: modelQuerySchema() }, function events (request, reply) {
+  fastify.get(EVENTS.gateway, { config: { auth: 'key-or-token' }, ...modelQuery() }, function events (request, reply) {
     openStreams.add(reply.raw)
     reply.raw.once('close', () => openStreams.delete(reply.raw))
     return reply.forward(EVENTS.upstream)

@@ -3,7 +3,7 @@
 // Bodies are forwarded byte for byte (see the raw body parser in app.js), so
 // the upstream does all validation and its status and JSON come back as is.
 // `?model=NAME` picks a model: checked here (lib/model-name.js), passed on.
-import { modelQuerySchema } from '../lib/model-name.js'
+import { modelQuery } from '../lib/model-name.js'
 import { MODELS, PREDICT } from '../lib/mounts.js'
 import { forwardedBody } from '../lib/upstream.js'
 import upstreamPlugin from '../plugins/upstream.js'
@@ -14,19 +14,19 @@ export default async function modelRoutes (fastify) {
   await fastify.register(upstreamPlugin, { bodyTimeoutMs: fastify.config.upstreamTimeoutMs })
 
   // A prediction changes nothing upstream: safe to send again on a refused connection.
-  fastify.post(PREDICT.gateway, { schema: modelQuerySchema() }, function predict (request, reply) {
+  fastify.post(PREDICT.gateway, modelQuery(), function predict (request, reply) {
     return reply.forward(PREDICT.upstream, { idempotent: true, ...forwardedBody(request) })
   })
 
-  fastify.get(MODELS.gateway, { schema: modelQuerySchema() }, function listModels (request, reply) {
+  fastify.get(MODELS.gateway, modelQuery(), function listModels (request, reply) {
     return reply.forward(MODELS.upstream)
   })
 
-  fastify.get(`${MODELS.gateway}/latest`, { schema: modelQuerySchema() }, function latestModel (request, reply) {
+  fastify.get(`${MODELS.gateway}/latest`, modelQuery(), function latestModel (request, reply) {
     return reply.forward(`${MODELS.upstream}/latest`)
   })
 
-  fastify.get(`${MODELS.gateway}/:version`, { schema: modelQuerySchema() }, function getModel (request, reply) {
+  fastify.get(`${MODELS.gateway}/:version`, modelQuery(), function getModel (request, reply) {
     const { version } = /** @type {{ version: string }} */ (request.params)
     return reply.forward(`${MODELS.upstream}/${encodeURIComponent(version)}`)
   })

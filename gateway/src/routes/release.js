@@ -7,7 +7,7 @@
 // trail; whatever the caller sent in those two headers is dropped
 // (lib/upstream.js). Bodies, the query string (`?model=`) and the API's
 // answers (200, 401, 403, 404, 409, 422) pass through unchanged.
-import { modelQuerySchema } from '../lib/model-name.js'
+import { modelQuery } from '../lib/model-name.js'
 import { RELEASE, upstreamSubpath } from '../lib/mounts.js'
 import { sendError } from '../lib/errors.js'
 import { ACTOR_HEADER, forwardedBody } from '../lib/upstream.js'
@@ -34,6 +34,6 @@ export default async function releaseRoutes (fastify) {
   }
 
   for (const url of [RELEASE.gateway, `${RELEASE.gateway}/*`]) {
-    fastify.route({ method: METHODS, url, config: { auth: 'admin' }, schema: modelQuerySchema(), handler: release })
+    fastify.route({ method: METHODS, url, config: { auth: 'admin' }, ...modelQuery(), handler: release })
   }
 }
