@@ -32,7 +32,10 @@ async function upstreamPlugin (fastify, { bodyTimeoutMs, responseHeaders, reques
     undici: {
       connectTimeout: upstreamTimeoutMs,
       headersTimeout: upstreamTimeoutMs,
-      bodyTimeout: bodyTimeoutMs
+      bodyTimeout: bodyTimeoutMs,
+      // reply-from turns certificate checks off unless told otherwise: an
+      // https upstream must prove who it is (a private CA: NODE_EXTRA_CA_CERTS).
+      connect: { rejectUnauthorized: true }
     }
   })
   const proxyOptions = createProxyOptions({ upstreamUrls, responseHeaders, requestHeaders })
