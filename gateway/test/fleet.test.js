@@ -232,3 +232,18 @@ test('the retry happens once: a second refusal is a 502', { timeout: 10_000 }, a
   assert.equal(third.requests.length, 0)
   assert.deepEqual(await answeredBy(gateway, ['/admin/models']), [2], 'both refusals were remembered')
 })
+
+test('a redirect from any upstream points at the gateway\'s path, never at that upstream', { timeout: 10_000 }, async (t) => {
+  // Like Starlette's trailing-slash redirect: an absolute URL built from the Host it was sent.
+  /** @type {import('./helpers.js').UpstreamHandler} */
+  const redirect = (req, res) => { res.writeHead(307, { location: `http://${req.headers.host}/models?model=iris`, 'content-length': '0' }).end() }
+  const upstreams = [await startUpstream(redirect), await startUpstream(redirect)]
+  t.after(() => Promise.all(upstreams.map((upstream) => upstream.close())))
+  const { gateway } = await startFleetGateway(t, upstreams)
+  for (const upstream of upstreams) {
+    const response = await fetch(`${gateway.url}/admin/models/?model=iris`, { headers: withKey(), redirect: 'manual' })
+    assert.equal(response.status, 307)
+    assert.equal(response.headers.get('location'), '/admin/models?model=iris')
+    assert.equal(upstream.requests.length, 1, 'one request to each upstream')
+  }
+})
