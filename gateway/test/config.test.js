@@ -27,6 +27,7 @@ test('defaults', () => {
     host: '127.0.0.1',
     upstreamTimeoutMs: 10000,
     healthIntervalMs: 1000,
+    healthTimeoutMs: 1000,
     bodyLimitBytes: 1048576,
     tokenTtlS: 60,
     tokenSecret: undefined,
@@ -43,6 +44,7 @@ test('every variable is read', () => {
     HOST: '0.0.0.0',
     UPSTREAM_TIMEOUT_MS: '2500',
     HEALTH_INTERVAL_MS: '250',
+    HEALTH_TIMEOUT_MS: '750',
     BODY_LIMIT_BYTES: '2048',
     TOKEN_TTL_S: '30',
     TOKEN_SECRET: 'q'.repeat(32),
@@ -55,6 +57,7 @@ test('every variable is read', () => {
   assert.equal(config.host, '0.0.0.0')
   assert.equal(config.upstreamTimeoutMs, 2500)
   assert.equal(config.healthIntervalMs, 250)
+  assert.equal(config.healthTimeoutMs, 750)
   assert.equal(config.bodyLimitBytes, 2048)
   assert.equal(config.tokenTtlS, 30)
   assert.equal(config.tokenSecret, 'q'.repeat(32))
@@ -139,9 +142,11 @@ test('UPSTREAM_URLS: a comma-separated list of origins; UPSTREAM_URL is a list o
   }
 })
 
-test('HEALTH_INTERVAL_MS is bounded', () => {
-  for (const value of ['9', '3600001', 'soon']) {
-    assert.throws(() => loadConfig({ API_KEYS: KEY_A, HEALTH_INTERVAL_MS: value }), (err) => err instanceof ConfigError && err.message.startsWith('HEALTH_INTERVAL_MS must be'), value)
+test('HEALTH_INTERVAL_MS and HEALTH_TIMEOUT_MS are bounded', () => {
+  /** @type {[string, string][]} */
+  const cases = [['HEALTH_INTERVAL_MS', '9'], ['HEALTH_INTERVAL_MS', '3600001'], ['HEALTH_INTERVAL_MS', 'soon'], ['HEALTH_TIMEOUT_MS', '0'], ['HEALTH_TIMEOUT_MS', '3600001']]
+  for (const [name, value] of cases) {
+    assert.throws(() => loadConfig({ API_KEYS: KEY_A, [name]: value }), (err) => err instanceof ConfigError && err.message.startsWith(`${name} must be`), `${name}=${value}`)
   }
 })
 

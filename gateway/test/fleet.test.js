@@ -40,7 +40,10 @@ async function startUpstreams (t, count) {
  */
 async function startFleetGateway (t, upstreams, env = {}) {
   const logs = logCollector()
-  const gateway = await startGateway({ UPSTREAM_URLS: upstreams.map(({ url }) => url).join(','), LOG_LEVEL: 'info', ...env }, { logStream: logs.stream })
+  // A check gets 5 s: a loaded machine must not make an upstream flap mid-test.
+  const gateway = await startGateway({
+    UPSTREAM_URLS: upstreams.map(({ url }) => url).join(','), HEALTH_TIMEOUT_MS: '5000', LOG_LEVEL: 'info', ...env
+  }, { logStream: logs.stream })
   t.after(() => gateway.close())
   return { gateway, logs }
 }
@@ -103,13 +106,15 @@ test('an upstream that goes down is skipped after its failed check, logged once,
 
   const unhealthy = nextChange(gateway, down)
   await down.stop()
-  assert.deepEqual(await unhealthy, { origin: down.url, healthy: false, reason: 'ECONNREFUSED' })
+  // Refused, or reset if a check was under way when it stopped.
+  const { reason, ...change } = await unhealthy
+  assert.deepEqual(change, { origin: down.url, healthy: false })
   assert.deepEqual(await answeredBy(gateway, paths), [0, 2, 0, 2, 0, 2])
   const readyz = await fetch(`${gateway.url}/readyz`)
   assert.equal(readyz.status, 200)
   assert.deepEqual(await readyz.json(), { status: 'ready', upstreams: { healthy: 2, total: 3 } })
 
-  // Three more rounds: the down upstream failed again, and was not logged again.
+  // Three more checks of a live upstream, while the down one kept failing its own: logged once.
   for (let round = 0; round < 3; round++) await first.nextCheck()
   assert.deepEqual(healthLog(logs, down), ['upstream unhealthy'])
 
@@ -119,7 +124,7 @@ test('an upstream that goes down is skipped after its failed check, logged once,
   assert.deepEqual(new Set(await answeredBy(gateway, paths)), new Set([0, 1, 2]))
   assert.deepEqual(healthLog(logs, down), ['upstream unhealthy', 'upstream healthy'])
   const warning = logs.lines.map((line) => JSON.parse(line)).find((entry) => entry.msg === 'upstream unhealthy')
-  assert.equal(warning.reason, 'ECONNREFUSED')
+  assert.equal(warning.reason, reason)
 
   // Up but not ready (the API's /readyz is 503 until a model serves): skipped too.
   const notReady = nextChange(gateway, third)
@@ -147,8 +152,8 @@ test('a readiness check that gets no answer is bounded, and the upstream counts 
   const muteUrl = `http://127.0.0.1:${portOf(mute)}`
 
   const logs = logCollector()
-  // The first round runs before the gateway listens: it ends within the interval.
-  const gateway = await startGateway({ UPSTREAM_URLS: `${muteUrl},${live.url}`, HEALTH_INTERVAL_MS: '200', LOG_LEVEL: 'info' }, { logStream: logs.stream })
+  // The first checks run before the gateway listens: they end within HEALTH_TIMEOUT_MS.
+  const gateway = await startGateway({ UPSTREAM_URLS: `${muteUrl},${live.url}`, HEALTH_TIMEOUT_MS: '200', LOG_LEVEL: 'info' }, { logStream: logs.stream })
   t.after(() => gateway.close())
   assert.deepEqual(gateway.app.upstreams.counts(), { healthy: 1, total: 2 })
   const warning = logs.lines.map((line) => JSON.parse(line)).find((entry) => entry.msg === 'upstream unhealthy')

@@ -94,10 +94,15 @@ export function echoHandler (req, res, body) {
   res.end(JSON.stringify({ method: req.method, url: req.url, body, headers: req.headers }))
 }
 
-/** @param {http.Server} server */
+/**
+ * Stops accepting first, then cuts every connection: the other order lets a
+ * connection made in between keep the server answering until it idles out.
+ * @param {http.Server} server
+ */
 export async function closeServer (server) {
+  const closed = new Promise((resolve) => server.close(resolve))
   server.closeAllConnections()
-  await new Promise((resolve) => server.close(resolve))
+  await closed
 }
 
 /** A port on 127.0.0.1 with nothing listening on it. */

@@ -1,16 +1,16 @@
 // @ts-check
-// `fastify.upstreams` (lib/upstream-pool.js) kept up to date: every upstream's
-// /readyz is checked when the gateway starts (before it listens) and then
-// every HEALTH_INTERVAL_MS, each check bounded by the smaller of that interval
-// and UPSTREAM_TIMEOUT_MS so rounds never overlap. A round starts only after
-// the previous one ended. Each flip healthy <-> unhealthy is logged once.
+// `fastify.upstreams` (lib/upstream-pool.js) kept up to date: each upstream's
+// /readyz is checked when the gateway starts (before it listens), then every
+// HEALTH_INTERVAL_MS after its previous check ended, each check bounded by
+// HEALTH_TIMEOUT_MS. Every upstream has its own loop, so a mute one never
+// delays the checks of the others. Each flip healthy <-> unhealthy is logged once.
 import fp from 'fastify-plugin'
 import { checkReadiness } from '../lib/health.js'
 import { UpstreamPool } from '../lib/upstream-pool.js'
 
 /** @type {import('fastify').FastifyPluginAsync} */
 async function upstreamHealthPlugin (fastify) {
-  const { upstreamUrls, healthIntervalMs, upstreamTimeoutMs } = fastify.config
+  const { upstreamUrls, healthIntervalMs, healthTimeoutMs } = fastify.config
   const pool = new UpstreamPool(upstreamUrls)
   fastify.decorate('upstreams', pool)
 
@@ -20,30 +20,27 @@ async function upstreamHealthPlugin (fastify) {
   })
 
   const closing = new AbortController()
-  const timeoutMs = Math.min(healthIntervalMs, upstreamTimeoutMs)
-  /** @type {NodeJS.Timeout | undefined} */
-  let timer
+  /** @type {Set<NodeJS.Timeout>} */
+  const timers = new Set()
 
-  async function checkAll () {
-    await Promise.all(upstreamUrls.map(async (origin) => {
-      const verdict = await checkReadiness(origin, { timeoutMs, signal: closing.signal })
-      if (closing.signal.aborted) return
-      pool.report(origin, verdict.healthy, verdict.healthy ? undefined : verdict.reason)
-    }))
+  /** @param {string} origin */
+  async function check (origin) {
+    const verdict = await checkReadiness(origin, { timeoutMs: healthTimeoutMs, signal: closing.signal })
+    if (closing.signal.aborted) return
+    pool.report(origin, verdict.healthy, verdict.healthy ? undefined : verdict.reason)
+    const timer = setTimeout(() => {
+      timers.delete(timer)
+      check(origin)
+    }, healthIntervalMs)
+    timers.add(timer)
   }
 
-  async function round () {
-    await checkAll()
-    if (!closing.signal.aborted) timer = setTimeout(round, healthIntervalMs)
-  }
-
-  fastify.addHook('onReady', async function firstCheck () {
-    await checkAll()
-    timer = setTimeout(round, healthIntervalMs)
+  fastify.addHook('onReady', async function firstChecks () {
+    await Promise.all(upstreamUrls.map(check))
   })
   fastify.addHook('onClose', async function stopChecks () {
     closing.abort()
-    clearTimeout(timer)
+    for (const timer of timers) clearTimeout(timer)
   })
 }
 
