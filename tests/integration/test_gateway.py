@@ -80,7 +80,9 @@ async def test_upstream_urls_spread_requests_over_two_servers_and_skip_one_that_
             await events.wait_for("model_loaded", version)
 
     with (
-        GatewayProcess([first.url, second.url], KEY, {"HEALTH_INTERVAL_MS": "100"}) as gateway,
+        GatewayProcess(
+            [first.url, second.url], KEY, {"HEALTH_INTERVAL_MS": "100", "HEALTH_TIMEOUT_MS": "5000"}
+        ) as gateway,
         httpx.Client(base_url=gateway.url, timeout=10, headers={"x-api-key": KEY}) as client,
     ):
 
