@@ -219,13 +219,16 @@ test('other POSTs, PUT and DELETE are not retried: 502', { timeout: 10_000 }, as
     ['DELETE', '/admin/release/canary'], ['POST', '/v2/repository/index']
   ]
   for (const [method, path] of cases) {
-    const { upstreams: [, live], gateway } = await withDeadFirst(t)
+    const { upstreams: [, live], gateway, logs } = await withDeadFirst(t)
     const response = await fetch(gateway.url + path, {
       method, headers: { 'x-api-key': ADMIN_KEY, 'content-type': 'application/json' }, body: '{"version": "1.0.0"}'
     })
     assert.equal(response.status, 502, `${method} ${path}`)
     assert.equal(/** @type {{ error: string }} */ (await response.json()).error, 'upstream unavailable')
     assert.equal(live.requests.length, 0, `${method} ${path} was not sent again`)
+    for (const secret of [ADMIN_KEY, ADMIN.REGWATCH_ADMIN_TOKEN]) {
+      assert.equal(logs.lines.some((line) => line.includes(secret)), false, 'a failed release request logs no secret')
+    }
   }
 })
 
