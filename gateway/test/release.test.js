@@ -115,7 +115,7 @@ test('a prediction key gets 403 on every release route, no key or a wrong one 40
   for (const [method, path, body] of routes) {
     const forbidden = await send(method, path, { 'x-api-key': KEY, 'x-request-id': 'rel-403' }, body)
     assert.equal(forbidden.status, 403, `${method} ${path}`)
-    assert.deepEqual(JSON.parse(forbidden.text), { error: 'this key cannot change releases: an admin key is required', request_id: 'rel-403' })
+    assert.deepEqual(JSON.parse(forbidden.text), { error: 'an admin key is required for the release routes', request_id: 'rel-403' })
     const viaBearer = await send(method, path, { authorization: `Bearer ${KEY}` }, body)
     assert.equal(viaBearer.status, 403)
 

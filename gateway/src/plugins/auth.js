@@ -26,8 +26,8 @@ async function authPlugin (fastify) {
     if (caller !== undefined) {
       request.caller = caller
       if (mode !== 'admin' || caller.admin) return
-      request.log.info({ caller: caller.id }, 'rejected: not an admin key')
-      return sendError(reply, 403, 'this key cannot change releases: an admin key is required')
+      request.log.info({ actor: caller.id }, 'rejected: not an admin key')
+      return sendError(reply, 403, 'an admin key is required for the release routes')
     }
 
     const token = /** @type {Record<string, unknown> | undefined} */ (request.query)?.[TOKEN_PARAM]
