@@ -12,9 +12,11 @@ import errorsPlugin from './plugins/errors.js'
 import eventTokensPlugin from './plugins/event-tokens.js'
 import requestIdPlugin from './plugins/request-id.js'
 import shutdownPlugin from './plugins/shutdown.js'
+import upstreamHealthPlugin from './plugins/upstream-health.js'
 import eventRoutes from './routes/events.js'
 import healthRoutes from './routes/health.js'
 import modelRoutes from './routes/models.js'
+import releaseRoutes from './routes/release.js'
 import tokenRoutes from './routes/tokens.js'
 import v2Routes from './routes/v2.js'
 
@@ -45,11 +47,13 @@ export async function buildApp (config, { logStream } = {}) {
   await app.register(shutdownPlugin)
   await app.register(eventTokensPlugin)
   await app.register(authPlugin)
+  await app.register(upstreamHealthPlugin)
   await app.register(healthRoutes)
   await app.register(modelRoutes)
   await app.register(eventRoutes)
   await app.register(tokenRoutes)
   await app.register(v2Routes)
+  await app.register(releaseRoutes)
 
   return app
 }

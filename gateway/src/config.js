@@ -28,6 +28,8 @@ export const DEFAULTS = Object.freeze({
   PORT: 8080,
   HOST: '127.0.0.1',
   UPSTREAM_TIMEOUT_MS: 10_000,
+  HEALTH_INTERVAL_MS: 1000,
+  HEALTH_TIMEOUT_MS: 1000,
   BODY_LIMIT_BYTES: 1024 * 1024,
   TOKEN_TTL_S: 60,
   SHUTDOWN_GRACE_MS: 5000,
@@ -36,8 +38,11 @@ export const DEFAULTS = Object.freeze({
 
 /** @param {Env} [env] */
 export function loadConfig (env = process.env) {
-  const apiKeys = checkedKeys([...splitKeys(env.API_KEYS), ...readKeysFile(env.API_KEYS_FILE)])
-  if (apiKeys.length === 0) {
+  const adminApiKeys = checkedKeys(splitKeys(env.ADMIN_API_KEYS, 'ADMIN_API_KEYS'))
+  // A key listed in both is an admin key: admin keys may use every route.
+  const apiKeys = checkedKeys([...splitKeys(env.API_KEYS, 'API_KEYS'), ...readKeysFile(env.API_KEYS_FILE)])
+    .filter((key) => !adminApiKeys.includes(key))
+  if (apiKeys.length + adminApiKeys.length === 0) {
     throw new ConfigError('no API key configured: set API_KEYS (comma-separated) or API_KEYS_FILE (one key per line)')
   }
 
@@ -47,11 +52,15 @@ export function loadConfig (env = process.env) {
   }
 
   return Object.freeze({
-    upstreamUrl: parseUpstreamUrl(nonEmpty(env.UPSTREAM_URL) ?? DEFAULTS.UPSTREAM_URL),
+    upstreamUrls: Object.freeze(parseUpstreams(env)),
     apiKeys: Object.freeze(apiKeys),
+    adminApiKeys: Object.freeze(adminApiKeys),
+    adminToken: parseAdminToken(nonEmpty(env.REGWATCH_ADMIN_TOKEN), adminApiKeys.length > 0),
     port: parseInteger(env, 'PORT', DEFAULTS.PORT, 0, 65_535),
     host: nonEmpty(env.HOST) ?? DEFAULTS.HOST,
     upstreamTimeoutMs: parseInteger(env, 'UPSTREAM_TIMEOUT_MS', DEFAULTS.UPSTREAM_TIMEOUT_MS, 1, 3_600_000),
+    healthIntervalMs: parseInteger(env, 'HEALTH_INTERVAL_MS', DEFAULTS.HEALTH_INTERVAL_MS, 10, 3_600_000),
+    healthTimeoutMs: parseInteger(env, 'HEALTH_TIMEOUT_MS', DEFAULTS.HEALTH_TIMEOUT_MS, 1, 3_600_000),
     bodyLimitBytes: parseInteger(env, 'BODY_LIMIT_BYTES', DEFAULTS.BODY_LIMIT_BYTES, 1, 1024 ** 3),
     tokenTtlS: parseInteger(env, 'TOKEN_TTL_S', DEFAULTS.TOKEN_TTL_S, 1, 86_400),
     tokenSecret,
@@ -84,12 +93,57 @@ function checkedKeys (sources) {
 }
 
 /**
+ * The non-empty, trimmed items of a comma-separated list.
  * @param {string | undefined} list
+ */
+const splitList = (list) => (list ?? '').split(',').map((item) => item.trim()).filter(Boolean)
+
+/**
+ * @param {string | undefined} list
+ * @param {string} variable  its name, for error messages
  * @returns {KeySource[]}
  */
-function splitKeys (list) {
-  return (list ?? '').split(',').map((k) => k.trim()).filter(Boolean)
-    .map((key, index) => ({ key, where: `API_KEYS key ${index + 1}` }))
+function splitKeys (list, variable) {
+  return splitList(list).map((key, index) => ({ key, where: `${variable} key ${index + 1}` }))
+}
+
+/**
+ * The API's admin token, needed (and only used) when there are admin keys:
+ * the gateway is the one that may change releases over HTTP. It goes into
+ * an `Authorization: Bearer` header, so it follows the key rule too.
+ * @param {string | undefined} token
+ * @param {boolean} needed
+ */
+function parseAdminToken (token, needed) {
+  if (token === undefined) {
+    if (needed) {
+      throw new ConfigError('ADMIN_API_KEYS is set but REGWATCH_ADMIN_TOKEN is not: the gateway needs the API\'s admin token to forward release changes')
+    }
+    return undefined
+  }
+  const problem = keyProblem(token)
+  if (problem !== undefined) throw new ConfigError(`REGWATCH_ADMIN_TOKEN ${problem}`)
+  return token
+}
+
+/**
+ * UPSTREAM_URLS (comma-separated) or UPSTREAM_URL (one), never both: with
+ * both set, one of them would be silently ignored.
+ * @param {Env} env
+ * @returns {string[]} distinct origins, in the order given
+ */
+function parseUpstreams (env) {
+  const list = nonEmpty(env.UPSTREAM_URLS)
+  const single = nonEmpty(env.UPSTREAM_URL)
+  if (list !== undefined && single !== undefined) {
+    throw new ConfigError('both UPSTREAM_URLS and UPSTREAM_URL are set: set only one (UPSTREAM_URLS takes a comma-separated list)')
+  }
+  if (list === undefined) return [parseUpstreamUrl(single ?? DEFAULTS.UPSTREAM_URL, 'UPSTREAM_URL')]
+  const urls = splitList(list).map((raw, index) => parseUpstreamUrl(raw, `UPSTREAM_URLS entry ${index + 1}`))
+  if (urls.length === 0) throw new ConfigError('UPSTREAM_URLS has no URL')
+  const twice = urls.find((url, index) => urls.indexOf(url) !== index)
+  if (twice !== undefined) throw new ConfigError(`UPSTREAM_URLS lists ${twice} twice`)
+  return urls
 }
 
 /**
@@ -132,19 +186,20 @@ function parseInteger (env, name, fallback, min, max) {
 /**
  * Only an origin is accepted: the gateway maps its routes onto the upstream's root.
  * @param {string} raw
+ * @param {string} where  the variable (and entry), for error messages
  */
-function parseUpstreamUrl (raw) {
+function parseUpstreamUrl (raw, where) {
   let url
   try {
     url = new URL(raw)
   } catch {
-    throw new ConfigError(`UPSTREAM_URL is not a valid URL: "${raw}"`)
+    throw new ConfigError(`${where} is not a valid URL: "${raw}"`)
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new ConfigError(`UPSTREAM_URL must use http or https, got "${url.protocol}"`)
+    throw new ConfigError(`${where} must use http or https, got "${url.protocol}"`)
   }
   if (url.pathname !== '/' || url.search || url.hash || url.username || url.password) {
-    throw new ConfigError(`UPSTREAM_URL must be an origin like http://host:port (no path, query or credentials), got "${raw}"`)
+    throw new ConfigError(`${where} must be an origin like http://host:port (no path, query or credentials), got "${raw}"`)
   }
   return url.origin
 }

@@ -28,7 +28,7 @@ const app = await buildApp(config)
 
 try {
   await app.listen({ port: config.port, host: config.host })
-  app.log.info({ upstream: config.upstreamUrl, keys: config.apiKeys.length }, 'gateway ready')
+  app.log.info({ upstreams: config.upstreamUrls, keys: config.apiKeys.length, admin_keys: config.adminApiKeys.length }, 'gateway ready')
 } catch (err) {
   fail(`cannot start: ${err instanceof Error ? err.message : String(err)}`)
 }

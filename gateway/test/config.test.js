@@ -19,11 +19,15 @@ const KEY_B = 'key-b-0123456789abcdef'
 test('defaults', () => {
   const config = loadConfig({ API_KEYS: KEY_A })
   assert.deepEqual({ ...config }, {
-    upstreamUrl: 'http://127.0.0.1:8000',
+    upstreamUrls: ['http://127.0.0.1:8000'],
     apiKeys: [KEY_A],
+    adminApiKeys: [],
+    adminToken: undefined,
     port: 8080,
     host: '127.0.0.1',
     upstreamTimeoutMs: 10000,
+    healthIntervalMs: 1000,
+    healthTimeoutMs: 1000,
     bodyLimitBytes: 1048576,
     tokenTtlS: 60,
     tokenSecret: undefined,
@@ -39,17 +43,21 @@ test('every variable is read', () => {
     PORT: '9090',
     HOST: '0.0.0.0',
     UPSTREAM_TIMEOUT_MS: '2500',
+    HEALTH_INTERVAL_MS: '250',
+    HEALTH_TIMEOUT_MS: '750',
     BODY_LIMIT_BYTES: '2048',
     TOKEN_TTL_S: '30',
     TOKEN_SECRET: 'q'.repeat(32),
     SHUTDOWN_GRACE_MS: '0',
     LOG_LEVEL: 'warn'
   })
-  assert.equal(config.upstreamUrl, 'http://api:9000')
+  assert.deepEqual(config.upstreamUrls, ['http://api:9000'])
   assert.deepEqual(config.apiKeys, [KEY_A, KEY_B])
   assert.equal(config.port, 9090)
   assert.equal(config.host, '0.0.0.0')
   assert.equal(config.upstreamTimeoutMs, 2500)
+  assert.equal(config.healthIntervalMs, 250)
+  assert.equal(config.healthTimeoutMs, 750)
   assert.equal(config.bodyLimitBytes, 2048)
   assert.equal(config.tokenTtlS, 30)
   assert.equal(config.tokenSecret, 'q'.repeat(32))
@@ -115,6 +123,61 @@ test('every key must be 16+ printable ASCII characters; a refusal names the key\
   assert.deepEqual(loadConfig({ API_KEYS: '!~'.repeat(8) }).apiKeys, ['!~'.repeat(8)], 'any printable ASCII')
 })
 
+test('UPSTREAM_URLS: a comma-separated list of origins; UPSTREAM_URL is a list of one', () => {
+  assert.deepEqual(loadConfig({ API_KEYS: KEY_A, UPSTREAM_URLS: ' http://api-1:8000/ ,, https://api-2:8443,http://10.0.0.3:8000 ' }).upstreamUrls,
+    ['http://api-1:8000', 'https://api-2:8443', 'http://10.0.0.3:8000'])
+  assert.deepEqual(loadConfig({ API_KEYS: KEY_A, UPSTREAM_URLS: 'http://api:8000' }).upstreamUrls, ['http://api:8000'])
+  assert.deepEqual(loadConfig({ API_KEYS: KEY_A, UPSTREAM_URL: 'http://api:8000', UPSTREAM_URLS: ' ' }).upstreamUrls, ['http://api:8000'])
+  /** @type {[Record<string, string>, string][]} */
+  const refused = [
+    [{ UPSTREAM_URL: 'http://a:1', UPSTREAM_URLS: 'http://b:1' }, 'both UPSTREAM_URLS and UPSTREAM_URL are set: set only one (UPSTREAM_URLS takes a comma-separated list)'],
+    [{ UPSTREAM_URLS: ' , ' }, 'UPSTREAM_URLS has no URL'],
+    [{ UPSTREAM_URLS: 'http://a:1,http://a:1/' }, 'UPSTREAM_URLS lists http://a:1 twice'],
+    [{ UPSTREAM_URLS: 'http://a:1,http://b:1/api' }, 'UPSTREAM_URLS entry 2 must be an origin like http://host:port (no path, query or credentials), got "http://b:1/api"'],
+    [{ UPSTREAM_URLS: 'http://a:1,ftp://b' }, 'UPSTREAM_URLS entry 2 must use http or https, got "ftp:"'],
+    [{ UPSTREAM_URLS: 'nope' }, 'UPSTREAM_URLS entry 1 is not a valid URL: "nope"']
+  ]
+  for (const [env, message] of refused) {
+    assert.throws(() => loadConfig({ API_KEYS: KEY_A, ...env }), (err) => err instanceof ConfigError && err.message === message, message)
+  }
+})
+
+test('HEALTH_INTERVAL_MS and HEALTH_TIMEOUT_MS are bounded', () => {
+  /** @type {[string, string][]} */
+  const cases = [['HEALTH_INTERVAL_MS', '9'], ['HEALTH_INTERVAL_MS', '3600001'], ['HEALTH_INTERVAL_MS', 'soon'], ['HEALTH_TIMEOUT_MS', '0'], ['HEALTH_TIMEOUT_MS', '3600001']]
+  for (const [name, value] of cases) {
+    assert.throws(() => loadConfig({ API_KEYS: KEY_A, [name]: value }), (err) => err instanceof ConfigError && err.message.startsWith(`${name} must be`), `${name}=${value}`)
+  }
+})
+
+test('ADMIN_API_KEYS: the key rule, the API token required with them, and a key in both lists is an admin key', () => {
+  const token = 'api-token-0123456789abcdef'
+  const config = loadConfig({ API_KEYS: `${KEY_A},${KEY_B}`, ADMIN_API_KEYS: ` ${KEY_B} `, REGWATCH_ADMIN_TOKEN: token })
+  assert.deepEqual(config.apiKeys, [KEY_A])
+  assert.deepEqual(config.adminApiKeys, [KEY_B])
+  assert.equal(config.adminToken, token)
+  assert.deepEqual(loadConfig({ ADMIN_API_KEYS: KEY_B, REGWATCH_ADMIN_TOKEN: token }).apiKeys, [], 'admin keys alone are enough')
+
+  const short = 'Sh0rtAdminKey'
+  const shortToken = 'Sh0rtToken'
+  /** @type {[Record<string, string>, string][]} */
+  const refused = [
+    [{ ADMIN_API_KEYS: `${KEY_B},${short}`, REGWATCH_ADMIN_TOKEN: token }, 'ADMIN_API_KEYS key 2: the key is too short: keys need at least 16 characters (found 13); make one with: openssl rand -hex 32'],
+    [{ ADMIN_API_KEYS: KEY_B }, 'ADMIN_API_KEYS is set but REGWATCH_ADMIN_TOKEN is not: the gateway needs the API\'s admin token to forward release changes'],
+    [{ ADMIN_API_KEYS: KEY_B, REGWATCH_ADMIN_TOKEN: '  ' }, 'ADMIN_API_KEYS is set but REGWATCH_ADMIN_TOKEN is not: the gateway needs the API\'s admin token to forward release changes'],
+    [{ ADMIN_API_KEYS: KEY_B, REGWATCH_ADMIN_TOKEN: shortToken }, 'REGWATCH_ADMIN_TOKEN is too short: keys need at least 16 characters (found 10); make one with: openssl rand -hex 32'],
+    [{ ADMIN_API_KEYS: KEY_B, REGWATCH_ADMIN_TOKEN: 'token with spaces in it' }, 'REGWATCH_ADMIN_TOKEN has a character outside printable ASCII (a space, a control or a non-ASCII character)']
+  ]
+  for (const [env, message] of refused) {
+    assert.throws(() => loadConfig({ API_KEYS: KEY_A, ...env }), (err) => {
+      assert.ok(err instanceof ConfigError)
+      assert.equal(err.message, message)
+      for (const secret of [short, shortToken, token]) assert.equal(err.message.includes(secret), false, 'no secret echoed')
+      return true
+    }, message)
+  }
+})
+
 /**
  * Runs src/server.js with exactly `env` (plus PATH); resolves on exit.
  * @param {Record<string, string>} env
@@ -132,14 +195,17 @@ function runServer (env) {
   return { child, exited, stdout: () => stdout }
 }
 
-test('refuses to start without a usable key: one line on stderr, exit status 1, the key not echoed', { timeout: 10_000 }, async (t) => {
+test('refuses to start without a usable configuration: one line on stderr, exit status 1, no key echoed', { timeout: 10_000 }, async (t) => {
   const noKey = 'no API key configured: set API_KEYS (comma-separated) or API_KEYS_FILE (one key per line)'
   /** @type {[Record<string, string>, string][]} */
   const cases = [
     [{}, noKey],
     [{ API_KEYS: '' }, noKey],
     [{ API_KEYS: ' , ' }, noKey],
-    [{ API_KEYS: `${KEY_A},Q` }, 'API_KEYS key 2: the key is too short: keys need at least 16 characters (found 1); make one with: openssl rand -hex 32']
+    [{ API_KEYS: `${KEY_A},Q` }, 'API_KEYS key 2: the key is too short: keys need at least 16 characters (found 1); make one with: openssl rand -hex 32'],
+    [{ API_KEYS: KEY_A, ADMIN_API_KEYS: KEY_B }, 'ADMIN_API_KEYS is set but REGWATCH_ADMIN_TOKEN is not: the gateway needs the API\'s admin token to forward release changes'],
+    [{ API_KEYS: KEY_A, ADMIN_API_KEYS: 'short', REGWATCH_ADMIN_TOKEN: KEY_B }, 'ADMIN_API_KEYS key 1: the key is too short: keys need at least 16 characters (found 5); make one with: openssl rand -hex 32'],
+    [{ API_KEYS: KEY_A, UPSTREAM_URL: 'http://127.0.0.1:1', UPSTREAM_URLS: 'http://127.0.0.1:2' }, 'both UPSTREAM_URLS and UPSTREAM_URL are set: set only one (UPSTREAM_URLS takes a comma-separated list)']
   ]
   for (const [env, message] of cases) {
     const { child, exited } = runServer({ ...env, PORT: '0' })
@@ -168,6 +234,6 @@ test('starts with a key (not logged), serves /healthz, and exits 0 on SIGTERM', 
   child.kill('SIGTERM')
   const { code, stdout: logs } = await exited
   assert.equal(code, 0)
-  assert.match(logs, /"keys":1,"msg":"gateway ready"/, 'the start-up line counts the keys')
+  assert.match(logs, /"keys":1,"admin_keys":0,"msg":"gateway ready"/, 'the start-up line counts the keys')
   assert.equal(logs.includes(KEY_A), false, 'and never shows one')
 })

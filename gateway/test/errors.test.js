@@ -3,7 +3,10 @@
 // carrying the request id, also echoed in the X-Request-Id header.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { startUpstream, startGateway, closedPort, withKey } from './helpers.js'
+import { once } from 'node:events'
+import { readFile } from 'node:fs/promises'
+import https from 'node:https'
+import { startUpstream, startGateway, closedPort, closeServer, portOf, withKey } from './helpers.js'
 
 /**
  * @param {Response} response
@@ -106,4 +109,24 @@ test('chunked body over the limit (no content-length): 413 as well', { timeout: 
   })
   await assertGatewayError(response, 413, 'big-2')
   assert.equal(upstream.requests.length, 0)
+})
+
+test('an https upstream whose certificate is not trusted gets no request: 502, and it counts as unhealthy', { timeout: 10_000 }, async (t) => {
+  const fixtures = new URL('./fixtures/', import.meta.url)
+  let received = 0
+  const server = https.createServer({
+    key: await readFile(new URL('self-signed.key', fixtures)),
+    cert: await readFile(new URL('self-signed.crt', fixtures))
+  }, (req, res) => { received += 1; res.end('{}') })
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  t.after(() => closeServer(server))
+  const gateway = await startGateway({ UPSTREAM_URL: `https://127.0.0.1:${portOf(server)}` })
+  t.after(() => gateway.close())
+
+  assert.deepEqual(gateway.app.upstreams.counts(), { healthy: 0, total: 1 })
+  const response = await fetch(`${gateway.url}/admin/models`, { headers: withKey({ 'x-request-id': 'tls-1' }) })
+  const body = await assertGatewayError(response, 502, 'tls-1')
+  assert.equal(body.error, 'upstream unavailable')
+  assert.equal(received, 0)
 })

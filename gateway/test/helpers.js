@@ -18,7 +18,8 @@ export const TOKEN_SECRET = 's'.repeat(40)
  */
 /**
  * @typedef {{ url: string, requests: UpstreamRequest[], nextRequest: () => Promise<UpstreamRequest>,
- *   close: () => Promise<void> }} Upstream
+ *   readiness: { ready: boolean, checks: number }, nextCheck: () => Promise<void>,
+ *   stop: () => Promise<void>, restart: () => Promise<void>, close: () => Promise<void> }} Upstream
  */
 /**
  * @typedef {{ app: import('fastify').FastifyInstance, config: import('../src/config.js').Config,
@@ -37,14 +38,26 @@ export function portOf (server) {
 
 /**
  * Starts an upstream whose `handler(req, res, body)` runs once the request body
- * is read. Every request is recorded in `requests` and announced on `seen`.
+ * is read. Every request is recorded in `requests` and announced on `seen`,
+ * except the gateway's health checks: `GET /readyz` answers 200 while
+ * `readiness.ready` (else 503), counted in `readiness.checks` and announced
+ * on `checked`. `stop()` closes it (connections refused), `restart()` listens
+ * again on the same port.
  * @param {UpstreamHandler} [handler]
  * @returns {Promise<Upstream>}
  */
 export async function startUpstream (handler = echoHandler) {
   /** @type {UpstreamRequest[]} */
   const requests = []
+  const readiness = { ready: true, checks: 0 }
   const server = http.createServer(async (req, res) => {
+    if (req.method === 'GET' && req.url === '/readyz') {
+      readiness.checks += 1
+      res.writeHead(readiness.ready ? 200 : 503, { 'content-type': 'application/json' })
+      res.end(JSON.stringify({ status: readiness.ready ? 'ready' : 'not ready' }))
+      server.emit('checked')
+      return
+    }
     const chunks = []
     for await (const chunk of req) chunks.push(chunk)
     const record = { method: req.method, url: req.url, headers: req.headers, body: Buffer.concat(chunks).toString('utf8'), req, res }
@@ -54,12 +67,21 @@ export async function startUpstream (handler = echoHandler) {
   })
   server.listen(0, '127.0.0.1')
   await once(server, 'listening')
+  const port = portOf(server)
   return {
-    url: `http://127.0.0.1:${portOf(server)}`,
+    url: `http://127.0.0.1:${port}`,
     requests,
     // Resolves with the next request the upstream receives.
     nextRequest: () => once(server, 'seen').then(([record]) => record),
-    close: () => closeServer(server)
+    readiness,
+    // Resolves once the upstream answered its next readiness check.
+    nextCheck: () => once(server, 'checked').then(() => undefined),
+    stop: () => closeServer(server),
+    restart: async () => {
+      server.listen(port, '127.0.0.1')
+      await once(server, 'listening')
+    },
+    close: () => (server.listening ? closeServer(server) : Promise.resolve())
   }
 }
 
@@ -72,10 +94,15 @@ export function echoHandler (req, res, body) {
   res.end(JSON.stringify({ method: req.method, url: req.url, body, headers: req.headers }))
 }
 
-/** @param {http.Server} server */
+/**
+ * Stops accepting first, then cuts every connection: the other order lets a
+ * connection made in between keep the server answering until it idles out.
+ * @param {http.Server} server
+ */
 export async function closeServer (server) {
+  const closed = new Promise((resolve) => server.close(resolve))
   server.closeAllConnections()
-  await new Promise((resolve) => server.close(resolve))
+  await closed
 }
 
 /** A port on 127.0.0.1 with nothing listening on it. */

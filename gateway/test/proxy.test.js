@@ -167,3 +167,50 @@ test('the key is accepted through either header on every proxied route', async (
     await viaBearer.text()
   }
 })
+
+test('an empty body is forwarded empty, with its content type', async () => {
+  const { response, upstreamRequest } = await call('/predict', { method: 'POST', headers: { 'content-type': 'application/json' } })
+  assert.equal(response.status, 200)
+  assert.equal(upstreamRequest.body, '')
+  assert.equal(upstreamRequest.headers['content-type'], 'application/json')
+  assert.equal(upstreamRequest.headers['content-length'], '0')
+})
+
+test('?model= reaches the upstream on every JSON route and the event stream', async () => {
+  const cases = [
+    ['POST', '/predict?model=iris&version=1.0.0', '/predict?model=iris&version=1.0.0'],
+    ['GET', '/admin/models?model=a.b_c-9', '/models?model=a.b_c-9'],
+    ['GET', '/admin/models/latest?model=0', '/models/latest?model=0'],
+    ['GET', `/admin/models/1.2.0?model=${'m'.repeat(64)}`, `/models/1.2.0?model=${'m'.repeat(64)}`],
+    ['GET', '/admin/models?mod%65l=ir%69s', '/models?mod%65l=ir%69s']
+  ]
+  for (const [method, path, upstreamPath] of cases) {
+    const { response, upstreamRequest } = await call(path, { method, body: method === 'POST' ? '{}' : undefined })
+    assert.equal(response.status, 200, path)
+    assert.equal(upstreamRequest.url, upstreamPath)
+  }
+  const seen = upstream.nextRequest()
+  const stream = await fetch(`${gateway.url}/admin/events?model=iris&last_event_id=3`, { headers: withKey() })
+  assert.equal(stream.status, 200)
+  await stream.text()
+  assert.equal((await seen).url, '/events?model=iris&last_event_id=3')
+})
+
+test('a model name that breaks the rule is a 400 JSON error, and nothing is sent upstream', async () => {
+  const before = upstream.requests.length
+  const bad = ['', 'Iris', '-iris', '.iris', '_x', 'a/b', 'a%2Fb', 'a b', 'ïris', 'm'.repeat(65), 'iris%0A', 'iris&model=other']
+  const routes = [['POST', '/predict'], ['GET', '/admin/models'], ['GET', '/admin/models/latest'], ['GET', '/admin/models/1.0.0'], ['GET', '/admin/events']]
+  for (const [method, path] of routes) {
+    for (const name of bad) {
+      const query = name.includes('&') ? name : encodeURIComponent(name).replace('%25', '%')
+      const response = await fetch(`${gateway.url}${path}?model=${query}`, {
+        method, headers: withKey({ 'x-request-id': 'bad-model', 'content-type': 'application/json' }), body: method === 'POST' ? '{}' : undefined
+      })
+      assert.equal(response.status, 400, `${method} ${path} model=${JSON.stringify(name)}`)
+      const body = /** @type {{ error: string, request_id: string }} */ (await response.json())
+      assert.equal(body.request_id, 'bad-model')
+      assert.match(body.error, /model/)
+    }
+  }
+  assert.equal(upstream.requests.length, before)
+})

@@ -2,21 +2,23 @@
 // Unit tests of the small pure modules: keys, tokens, query masking, request ids.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
+import { createHash } from 'node:crypto'
 import { createKeyMatcher } from '../src/lib/api-keys.js'
 import { issueToken, verifyToken } from '../src/lib/tokens.js'
 import { queryWithout, maskQueryParam } from '../src/lib/query.js'
 import { genReqId } from '../src/lib/request-id.js'
 import { presentedKey } from '../src/lib/api-keys.js'
 
-test('key matcher accepts configured keys only, whatever the candidate length', () => {
-  const matches = createKeyMatcher(['alpha-key', 'a-much-longer-beta-key-value'])
-  assert.equal(matches('alpha-key'), true)
-  assert.equal(matches('a-much-longer-beta-key-value'), true)
-  assert.equal(matches('alpha-ke'), false)
-  assert.equal(matches('x'), false)
-  assert.equal(matches('alpha-key'.repeat(100)), false)
-  assert.equal(matches(''), false)
-  assert.equal(matches(undefined), false)
+test('key matcher accepts configured keys only, whatever the candidate length, and says whose key it is', () => {
+  const match = createKeyMatcher(['alpha-key', 'a-much-longer-beta-key-value'], ['admin-gamma-key'])
+  const id = (/** @type {string} */ key) => `key:${createHash('sha256').update(key).digest('hex').slice(0, 12)}`
+  assert.deepEqual(match('alpha-key'), { id: id('alpha-key'), admin: false })
+  assert.deepEqual(match('a-much-longer-beta-key-value'), { id: id('a-much-longer-beta-key-value'), admin: false })
+  assert.deepEqual(match('admin-gamma-key'), { id: id('admin-gamma-key'), admin: true })
+  assert.match(id('alpha-key'), /^key:[0-9a-f]{12}$/)
+  for (const wrong of ['alpha-ke', 'x', 'alpha-key'.repeat(100), '', undefined, 'admin-gamma-ke']) {
+    assert.equal(match(wrong), undefined, String(wrong))
+  }
 })
 
 test('presented key: x-api-key first, then a Bearer authorization', () => {

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict'
 import { once } from 'node:events'
 import http from 'node:http'
 import { startUpstream, startGateway, withKey } from './helpers.js'
-import { upstreamV2Path } from '../src/routes/v2.js'
+import { upstreamSubpath, V2 } from '../src/lib/mounts.js'
 
 /** @type {import('./helpers.js').Upstream} */
 let upstream
@@ -74,6 +74,18 @@ test('a dot segment never leaves the /v2 mount', async () => {
     assert.equal(await rawGetStatus(path), 404, path)
   }
   assert.equal(upstream.requests.length, before, 'nothing reached the upstream')
-  assert.equal(upstreamV2Path('models/../../models'), undefined)
-  assert.equal(upstreamV2Path('models/a b/ready'), '/v2/models/a%20b/ready')
+  assert.equal(upstreamSubpath(V2, 'models/../../models'), undefined)
+  assert.equal(upstreamSubpath(V2, 'models/a b/ready'), '/v2/models/a%20b/ready')
+})
+
+test('/v2/models/{name}/… reaches the upstream for model names of every allowed shape', async () => {
+  for (const name of ['iris', '0', 'a.b_c-d', 'a..b', 'v1.', 'm'.repeat(64)]) {
+    for (const [method, path] of [['GET', `/v2/models/${name}`], ['GET', `/v2/models/${name}/ready`], ['POST', `/v2/models/${name}/versions/1.0.0/infer`]]) {
+      const seen = upstream.nextRequest()
+      const response = await fetch(gateway.url + path, { method, headers: withKey(), body: method === 'POST' ? '{}' : undefined })
+      assert.equal(response.status, 200, `${method} ${path}`)
+      await response.arrayBuffer()
+      assert.equal((await seen).url, path)
+    }
+  }
 })

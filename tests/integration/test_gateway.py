@@ -65,3 +65,37 @@ async def test_admin_events_stream_through_the_gateway(root, server, gateway):
         assert (await events.next()).event == "snapshot"
         publish(root, "2.0.0")
         await events.wait_for("model_loaded", "2.0.0")
+
+
+async def test_upstream_urls_spread_requests_over_two_servers_and_skip_one_that_stops(
+    root, tmp_path, server_factory
+):
+    """Two real servers on two registries, each serving its own version, behind one gateway."""
+    second_root = tmp_path / "second"
+    (second_root / "versions").mkdir(parents=True)
+    first, second = server_factory(), server_factory(registry=second_root)
+    for server, registry, version in ((first, root, "1.0.0"), (second, second_root, "2.0.0")):
+        async with SseStream(server.url) as events:
+            publish(registry, version)
+            await events.wait_for("model_loaded", version)
+
+    with (
+        GatewayProcess(
+            [first.url, second.url], KEY, {"HEALTH_INTERVAL_MS": "100", "HEALTH_TIMEOUT_MS": "5000"}
+        ) as gateway,
+        httpx.Client(base_url=gateway.url, timeout=10, headers={"x-api-key": KEY}) as client,
+    ):
+
+        def served() -> list[str]:
+            answers = [client.post("/predict", json={"instances": [IRIS_ROW]}) for _ in range(4)]
+            assert all(answer.status_code == 200 for answer in answers)
+            return [answer.json()["model_version"] for answer in answers]
+
+        versions = served()
+        assert versions in (["1.0.0", "2.0.0"] * 2, ["2.0.0", "1.0.0"] * 2), "round-robin over both"
+        assert client.get("/readyz").json() == {"status": "ready", "upstreams": {"healthy": 2, "total": 2}}
+
+        second.stop()
+        gateway.wait_for_line(lambda line: "upstream unhealthy" in line and second.url in line)
+        assert served() == ["1.0.0"] * 4
+        assert client.get("/readyz").json() == {"status": "ready", "upstreams": {"healthy": 1, "total": 2}}

@@ -237,23 +237,25 @@ class ServerProcess(ServiceProcess):
 
 
 class GatewayProcess(ServiceProcess):
-    """The Fastify gateway (`node gateway/src/server.js`) in front of `upstream`: on a free
-    port it reports, or on `port` (then ready once it answers HTTP: at LOG_LEVEL=warn it
-    prints nothing when it starts)."""
+    """The Fastify gateway (`node gateway/src/server.js`) in front of `upstream` (one URL:
+    `UPSTREAM_URL`; a list: `UPSTREAM_URLS`): on a free port it reports, or on `port` (then
+    ready once it answers HTTP: at LOG_LEVEL=warn it prints nothing when it starts)."""
 
     def __init__(
         self,
-        upstream: str,
+        upstream: str | list[str],
         api_keys: str,
         env: dict[str, str] | None = None,
         *,
         port: int | None = None,
     ) -> None:
+        upstreams = (
+            {"UPSTREAM_URL": upstream} if isinstance(upstream, str) else {"UPSTREAM_URLS": ",".join(upstream)}
+        )
         super().__init__(
             ["node", "gateway/src/server.js"],
             None if port else r"Server listening at http://127\.0\.0\.1:(\d+)",
-            {"UPSTREAM_URL": upstream, "API_KEYS": api_keys, "PORT": str(port or 0), "HOST": "127.0.0.1"}
-            | (env or {}),
+            upstreams | {"API_KEYS": api_keys, "PORT": str(port or 0), "HOST": "127.0.0.1"} | (env or {}),
             port=port,
             ready=(lambda p: http_status(p, "/healthz") is not None) if port else None,
             name="gateway",

@@ -43,20 +43,40 @@ export function presentedKey (headers) {
 const digest = (value) => createHash('sha256').update(value, 'utf8').digest()
 
 /**
+ * Who presented a valid key: `id` is `key:` and the first 12 hex characters
+ * of the key's SHA-256, what logs and the API's audit trail may show (never
+ * the key); `admin` for a key of ADMIN_API_KEYS.
+ * @typedef {Readonly<{ id: string, admin: boolean }>} Caller
+ */
+
+/**
+ * @param {string} key
+ * @param {boolean} admin
+ */
+function entry (key, admin) {
+  const keyDigest = digest(key)
+  /** @type {Caller} */
+  const caller = Object.freeze({ id: `key:${keyDigest.toString('hex').slice(0, 12)}`, admin })
+  return { keyDigest, caller }
+}
+
+/**
  * Both sides are hashed to fixed-length SHA-256 digests first, so keys of any
  * length can go through crypto.timingSafeEqual, and every configured key is
  * checked (no early exit) so timing does not reveal which one matched.
  * @param {readonly string[]} keys
- * @returns {(candidate: unknown) => boolean}
+ * @param {readonly string[]} [adminKeys]
+ * @returns {(candidate: unknown) => Caller | undefined}  the caller whose key it is
  */
-export function createKeyMatcher (keys) {
-  const digests = keys.map(digest)
-  return function matches (candidate) {
-    if (typeof candidate !== 'string' || candidate.length === 0) return false
+export function createKeyMatcher (keys, adminKeys = []) {
+  const entries = [...keys.map((key) => entry(key, false)), ...adminKeys.map((key) => entry(key, true))]
+  return function match (candidate) {
+    if (typeof candidate !== 'string' || candidate.length === 0) return undefined
     const candidateDigest = digest(candidate)
-    let found = false
-    for (const keyDigest of digests) {
-      if (timingSafeEqual(candidateDigest, keyDigest)) found = true
+    /** @type {Caller | undefined} */
+    let found
+    for (const { keyDigest, caller } of entries) {
+      if (timingSafeEqual(candidateDigest, keyDigest)) found = caller
     }
     return found
   }

@@ -14,8 +14,24 @@ export const EVENTS = Object.freeze({ gateway: '/admin/events', upstream: '/even
 
 /** @type {Mount} */
 export const V2 = Object.freeze({ gateway: '/v2', upstream: '/v2' })
+/** @type {Mount} */
+export const RELEASE = Object.freeze({ gateway: '/admin/release', upstream: '/release' })
 
-const MOUNTS = [PREDICT, MODELS, EVENTS, V2]
+const MOUNTS = [PREDICT, MODELS, EVENTS, V2, RELEASE]
+
+/**
+ * The upstream path for the decoded wildcard `rest` below `mount`, each
+ * segment encoded again; undefined for a dot segment, which a URL parser
+ * would resolve out of the mount.
+ * @param {Mount} mount
+ * @param {string} rest
+ * @returns {string | undefined}
+ */
+export function upstreamSubpath (mount, rest) {
+  const segments = rest.split('/')
+  if (segments.some((segment) => segment === '.' || segment === '..')) return undefined
+  return `${mount.upstream}/${segments.map(encodeURIComponent).join('/')}`
+}
 
 /**
  * The gateway path that serves `upstreamPath` (as encoded on the wire), or

@@ -3,7 +3,7 @@
 // URLs built from the Host the gateway sent (FastAPI's trailing-slash 307 says
 // `Location: http://127.0.0.1:8000/models`), so Location and Content-Location
 // are mapped onto the gateway's public path (lib/mounts.js), and any header
-// that still names the upstream host is dropped.
+// that still names an upstream host is dropped.
 import { gatewayPath } from './mounts.js'
 
 /** @typedef {import('node:http').IncomingHttpHeaders} Headers */
@@ -19,13 +19,15 @@ const ROOTED = /^[/\\]/
 const escapeRegExp = (text) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
 
 /**
- * @param {string} upstreamOrigin  e.g. `http://127.0.0.1:8000` (config.upstreamUrl)
+ * @param {readonly string[]} upstreamOrigins  e.g. `http://127.0.0.1:8000` (config.upstreamUrls)
  * @returns {HeaderRewriter}
  */
-export function createPublicHeaders (upstreamOrigin) {
-  const upstream = new URL(upstreamOrigin)
-  // `//host` with any port, after any scheme or none: a URL naming the upstream.
-  const namesUpstream = new RegExp(`[/\\\\]{2}${escapeRegExp(upstream.hostname)}(?![\\w.-])`, 'i')
+export function createPublicHeaders (upstreamOrigins) {
+  const upstreams = upstreamOrigins.map((origin) => new URL(origin))
+  const origins = new Set(upstreams.map((url) => url.origin))
+  // `//host` with any port, after any scheme or none: a URL naming an upstream.
+  const hosts = [...new Set(upstreams.map((url) => escapeRegExp(url.hostname)))].join('|')
+  const namesUpstream = new RegExp(`[/\\\\]{2}(?:${hosts})(?![\\w.-])`, 'i')
 
   /**
    * The public form of a URL-valued header, or undefined to drop it.
@@ -37,11 +39,12 @@ export function createPublicHeaders (upstreamOrigin) {
     if (!ROOTED.test(value) && !SCHEME.test(value)) return value
     let url
     try {
-      url = new URL(value, upstream)
+      // A rooted path is on whichever upstream answered: any of them will do.
+      url = new URL(value, upstreams[0])
     } catch {
       return undefined
     }
-    if (url.origin !== upstream.origin) return value
+    if (!origins.has(url.origin)) return value
     const path = gatewayPath(url.pathname)
     return path === undefined ? undefined : `${path}${url.search}${url.hash}`
   }

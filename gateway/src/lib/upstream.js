@@ -13,14 +13,20 @@ import { TOKEN_PARAM } from './tokens.js'
 /** @typedef {Parameters<NonNullable<ProxyOptions['onError']>>[0]} ProxyReply */
 /** @typedef {Parameters<NonNullable<ProxyOptions['rewriteRequestHeaders']>>[0]} ProxyRequest */
 
+/** @typedef {(request: ProxyRequest) => Headers} RequestHeaders */
+
+export const ACTOR_HEADER = 'x-regwatch-actor'
+
 /**
- * Gateway credentials stay at the gateway; the request id travels on.
+ * Gateway credentials stay at the gateway, and a caller cannot speak for the
+ * gateway to the API (`Authorization` and `X-Regwatch-Actor` are the
+ * gateway's to set, see routes/release.js); the request id travels on.
  * @param {ProxyRequest} request
  * @param {Headers} headers
  * @returns {Headers}
  */
-function rewriteRequestHeaders (request, headers) {
-  const { 'x-api-key': _key, authorization: _authorization, ...forwarded } = headers
+function withoutCredentials (request, headers) {
+  const { 'x-api-key': _key, authorization: _authorization, [ACTOR_HEADER]: _actor, ...forwarded } = headers
   forwarded[REQUEST_ID_HEADER] = request.id
   return forwarded
 }
@@ -46,7 +52,7 @@ const TIMEOUT_CODES = new Set([
  * reply-from wraps undici's error (in `cause`) in one of its own (with a status).
  * @param {Error} error
  */
-function describe (error) {
+export function describe (error) {
   const { statusCode, code } = /** @type {{ statusCode?: number, code?: string }} */ (error)
   const causeCode = /** @type {{ code?: string } | undefined} */ (error.cause)?.code
   return {
@@ -61,7 +67,7 @@ function describe (error) {
  * @param {ProxyReply} reply
  * @param {{ error: Error }} failure
  */
-function onUpstreamError (reply, { error }) {
+export function onUpstreamError (reply, { error }) {
   if (reply.sent || reply.raw.headersSent) {
     reply.raw.destroy()
     return
@@ -87,34 +93,39 @@ function forwardedQuery (_search, url) {
 }
 
 /**
- * Options for every reply.from() call to `upstreamUrl`; `extraHeaders` are
- * added to every response. No retries: the caller sees exactly what the
- * upstream answered (reply-from would otherwise retry GET on 503).
- * @param {{ upstreamUrl: string, extraHeaders?: Headers }} options
+ * Options for every reply.from() call to the upstreams: `responseHeaders` are
+ * added to every response, `requestHeaders(request)` to every request. No
+ * retries here: the caller sees exactly what the upstream answered
+ * (reply-from would otherwise retry GET on 503); the one retry the gateway
+ * makes, on another upstream, is plugins/upstream.js's.
+ * @param {{ upstreamUrls: readonly string[], responseHeaders?: Headers, requestHeaders?: RequestHeaders }} options
  * @returns {Readonly<ProxyOptions>}
  */
-export function createProxyOptions ({ upstreamUrl, extraHeaders = {} }) {
-  const publicHeaders = createPublicHeaders(upstreamUrl)
+export function createProxyOptions ({ upstreamUrls, responseHeaders = {}, requestHeaders }) {
+  const publicHeaders = createPublicHeaders(upstreamUrls)
   /** @type {ProxyOptions} */
   const options = {
     queryString: forwardedQuery,
-    rewriteRequestHeaders,
-    rewriteHeaders: (headers, request) => ({ ...publicHeaders(withoutHopByHop(headers), request?.log), ...extraHeaders }),
-    onError: onUpstreamError,
+    rewriteRequestHeaders: requestHeaders === undefined
+      ? withoutCredentials
+      : (request, headers) => ({ ...withoutCredentials(request, headers), ...requestHeaders(request) }),
+    rewriteHeaders: (headers, request) => ({ ...publicHeaders(withoutHopByHop(headers), request?.log), ...responseHeaders }),
     retryDelay: () => null
   }
   return Object.freeze(options)
 }
 
 /**
- * reply.from() options that forward the caller's body byte for byte (none
- * when it sent none), with its content type.
+ * reply.from() options that forward the caller's body byte for byte, with its
+ * content type. An empty body is passed too: left to reply-from, a parsed
+ * body with a JSON content type would be re-encoded (an empty Buffer as
+ * `{"type":"Buffer","data":[]}`). No body was parsed (none sent): none.
  * @param {import('fastify').FastifyRequest} request
  * @returns {{ body?: Buffer, contentType?: string }}
  */
 export function forwardedBody (request) {
   const body = request.body
-  return Buffer.isBuffer(body) && body.length > 0
+  return Buffer.isBuffer(body)
     ? { body, contentType: request.headers['content-type'] ?? 'application/octet-stream' }
     : {}
 }

@@ -4,30 +4,19 @@
 // POSTs (infer, repository index) go to the same path upstream, bodies byte
 // for byte, so the upstream validates and its status and JSON come back as is.
 import { sendError } from '../lib/errors.js'
-import { V2 } from '../lib/mounts.js'
-import { createProxyOptions, forwardedBody } from '../lib/upstream.js'
+import { upstreamSubpath, V2 } from '../lib/mounts.js'
+import { forwardedBody } from '../lib/upstream.js'
 import upstreamPlugin from '../plugins/upstream.js'
 
-/**
- * The upstream path for the decoded wildcard `rest`, each segment encoded
- * again; undefined for a dot segment, which a URL parser would resolve out
- * of the /v2 mount.
- * @param {string} rest
- * @returns {string | undefined}
- */
-export function upstreamV2Path (rest) {
-  const segments = rest.split('/')
-  if (segments.some((segment) => segment === '.' || segment === '..')) return undefined
-  return `${V2.upstream}/${segments.map(encodeURIComponent).join('/')}`
-}
+// `models/{name}[/versions/{v}]/infer`: a prediction, safe to send again.
+const INFER = /^models\/[^/]+(?:\/versions\/[^/]+)?\/infer$/
 
 /** @type {import('fastify').FastifyPluginAsync} */
 export default async function v2Routes (fastify) {
   await fastify.register(upstreamPlugin, { bodyTimeoutMs: fastify.config.upstreamTimeoutMs })
-  const proxyOptions = createProxyOptions({ upstreamUrl: fastify.config.upstreamUrl })
 
   fastify.get(V2.gateway, function serverMetadata (request, reply) {
-    return reply.from(V2.upstream, proxyOptions)
+    return reply.forward(V2.upstream)
   })
 
   fastify.route({
@@ -35,9 +24,9 @@ export default async function v2Routes (fastify) {
     url: `${V2.gateway}/*`,
     handler: function v2 (request, reply) {
       const { '*': rest } = /** @type {{ '*': string }} */ (request.params)
-      const path = upstreamV2Path(rest)
+      const path = upstreamSubpath(V2, rest)
       if (path === undefined) return sendError(reply, 404, 'not found')
-      return reply.from(path, { ...proxyOptions, ...forwardedBody(request) })
+      return reply.forward(path, { idempotent: INFER.test(rest), ...forwardedBody(request) })
     }
   })
 }
