@@ -83,11 +83,11 @@ class ModelTarget:
         except VersionNotFound:
             pass
         parsed = try_parse_version(version)
-        reasons = [
-            s.reason for s in self.registry.index.rejected() if parsed is not None and s.version == parsed
-        ]
+        if parsed is None:
+            raise VersionNotFound(f"model {self.name}: {version!r} is not a PEP 440 version")
+        reasons = [state.reason for state in self.registry.index.rejected() if state.version == parsed]
         why = f"is not servable: {reasons[0]}" if reasons else "is not on the volume"
-        raise VersionNotFound(f"model {self.name}: version {version!r} {why}") from None
+        raise VersionNotFound(f"model {self.name}: version {version!r} {why}")
 
 
 def open_model(registry: Path | None, model: str | None, *, create: bool = False) -> ModelTarget:

@@ -3,10 +3,10 @@ through `regwatch.registry.release`, and every server watching the volume follow
 
 A change is planned twice: once on an unlocked read, so that a refusal (an unknown or
 unservable version, a bad percent, an unknown alias, nothing to roll back to, a broken
-`release.json`) writes nothing at all, not even the lock file; then again under the lock,
-from the state as it is by then, so two operators at once never lose each other's change.
-A command that would leave the state as it is writes nothing and says so (exit 0), so
-scripts can repeat a command safely.
+`release.json`: exit 1, the reason on stderr) writes nothing at all, not even the lock
+file; then again under the lock, from the state as it is by then, so two operators at once
+never lose each other's change. A command that would leave the state as it is writes
+nothing and says so (exit 0), so scripts can repeat a command safely.
 
 What "from" means in the history: for `promote` and `rollback`, the version that took
 default traffic just before, that is the pinned stable or, while the model follows latest,
@@ -67,31 +67,42 @@ def _serving(target: ModelTarget, state: Release) -> str | None:
 def _change(
     registry: RegistryOption, model: ModelOption, action: str, plan: Callable[[ModelTarget, Release], Step]
 ) -> None:
-    """Plan, refuse or write, then print the state the model is in."""
+    """Refuse, or write the change (unless there is none), then print the model's state."""
     target = open_model(registry, model)
     try:
-        plan(target, read_release(target.folder))
-        with locked(target.folder):
-            current = read_release(target.folder)
-            step = plan(target, current)
-            changed = step.state != current
-            if changed:
-                write_release(
-                    target.folder,
-                    step.state,
-                    actor=actor(),
-                    action=action,
-                    before=step.before,
-                    after=step.after,
-                    details=step.details,
-                )
+        state, written = _apply(target, action, plan)
     except RegistryError as exc:
         raise fail(str(exc)) from None
     except OSError as exc:
         raise fail(f"cannot write the release state in {target.folder}: {exc.strerror or exc}") from None
-    if not changed:
+    if not written:
         typer.echo(f"no change: the release of model {target.name} already is as asked; nothing written")
-    typer.echo(f"model     {target.name}\n{step.state.describe(target.registry.get_latest_version())}")
+    typer.echo(f"model     {target.name}\n{state.describe(target.registry.get_latest_version())}")
+
+
+def _apply(
+    target: ModelTarget, action: str, plan: Callable[[ModelTarget, Release], Step]
+) -> tuple[Release, bool]:
+    """The state after `plan`, and whether it was written. Refusals and no-ops are settled on
+    an unlocked read, so they write nothing, not even the lock file."""
+    current = read_release(target.folder)
+    if plan(target, current).state == current:
+        return current, False
+    with locked(target.folder):
+        current = read_release(target.folder)
+        step = plan(target, current)
+        if step.state == current:
+            return current, False
+        write_release(
+            target.folder,
+            step.state,
+            actor=actor(),
+            action=action,
+            before=step.before,
+            after=step.after,
+            details=step.details,
+        )
+        return step.state, True
 
 
 @app.command()
