@@ -8,6 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from regwatch.registry.release import (
+    ALIAS_RE,
     RELEASE_FILE,
     Canary,
     Release,
@@ -183,3 +184,38 @@ def test_a_file_that_cannot_be_used_is_named_with_its_path(tmp_path):
     (tmp_path / RELEASE_FILE).write_text('{"canary": {"version": "2.0.0", "percent": 0}}')
     with pytest.raises(ReleaseError, match="cannot be used: canary percent must be in"):
         read_release(tmp_path)
+
+
+versions = st.text(min_size=1, max_size=12)
+states = st.builds(
+    Release,
+    stable=st.none() | versions,
+    previous=st.none() | versions,
+    canary=st.none() | st.builds(Canary, versions, st.floats(0.01, 100)),
+    shadow=st.none() | versions,
+    aliases=st.dictionaries(st.from_regex(ALIAS_RE, fullmatch=True), versions, max_size=3),
+)
+
+
+@given(states, versions, st.none() | versions)
+def test_rollback_after_a_promote_returns_to_what_served(state, version, serving):
+    promoted = state.promote(version, serving)
+    assert promoted.stable == version and promoted.canary is None
+    expected = serving if version != serving else state.previous
+    if expected is None:
+        with pytest.raises(ReleaseError):
+            promoted.rollback(version)
+    else:
+        assert promoted.rollback(version).stable == expected
+
+
+@given(states, st.none() | versions)
+def test_whatever_a_hand_edit_holds_is_described_in_printable_lines(state, latest):
+    lines = state.describe(latest).splitlines()
+    assert len(lines) == 5 and all(line.isprintable() for line in lines)
+
+
+@given(states)
+def test_every_alias_resolves_to_its_version(state):
+    for name, version in state.aliases.items():
+        assert state.resolve(f"@{name}") == version
