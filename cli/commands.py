@@ -15,6 +15,7 @@ from packaging.version import Version
 
 from regwatch.registry import ModelFormat, ModelRegistry, RegistryError, is_model_name
 from regwatch.registry.layout import MODEL_NAME_RE
+from regwatch.registry.release import read_release
 
 from . import models, release
 from .common import ModelOption, RegistryOption, fail, load_settings, open_model
@@ -192,10 +193,12 @@ def list_versions(
 
 @app.command()
 def show(version: str, registry: RegistryOption = None, model: ModelOption = None) -> None:
-    """Print one version's metadata as JSON."""
-    store = open_model(registry, model).registry
+    """Print one version's metadata as JSON (VERSION may be an @alias of the release state)."""
+    target = open_model(registry, model)
     try:
-        state = store.resolve(version)
+        if version.startswith("@"):
+            version = read_release(target.folder).resolve(version)
+        state = target.registry.resolve(version)
     except RegistryError as exc:
         raise fail(str(exc)) from None
     label = state.format.label if state.format else None

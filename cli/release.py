@@ -77,6 +77,10 @@ def _change(
         raise fail(f"cannot write the release state in {target.folder}: {exc.strerror or exc}") from None
     if not written:
         typer.echo(f"no change: the release of model {target.name} already is as asked; nothing written")
+    _print_state(target, state)
+
+
+def _print_state(target: ModelTarget, state: Release) -> None:
     typer.echo(f"model     {target.name}\n{state.describe(target.registry.get_latest_version())}")
 
 
@@ -220,11 +224,11 @@ def show_release(registry: RegistryOption = None, model: ModelOption = None, as_
         state = read_release(target.folder)
     except ReleaseError as exc:
         raise fail(str(exc)) from None
-    latest = target.registry.get_latest_version()
     if as_json:
+        latest = target.registry.get_latest_version()
         typer.echo(json.dumps({"model": target.name, "latest": latest, **state.to_json()}, indent=2))
     else:
-        typer.echo(f"model     {target.name}\n{state.describe(latest)}")
+        _print_state(target, state)
 
 
 @app.command()

@@ -73,6 +73,7 @@ def test_canary_shadow_and_aliases_wherever_a_version_goes(registry):
     r = ("-r", str(registry))
     ok("alias", "set", "champion", "1.1.0", *r)
     ok("alias", "set", "runner-up", "@champion", *r)  # an alias through an alias: the version
+    assert json.loads(ok("show", "@runner-up", *r))["version"] == "1.1.0"
     assert "canary    1.1.0 at 12.5%" in ok("canary", "@champion", "--percent", "12.5", *r)
     assert release(registry)["canary"] == {"version": "1.1.0", "percent": 12.5}
     ok("shadow", "@runner-up", *r)
@@ -223,3 +224,15 @@ def test_the_actor_of_a_uid_without_a_name_is_the_uid(monkeypatch):
     assert actor() == getpass.getuser()
     monkeypatch.setattr(pwd, "getpwuid", lambda uid: {}[uid])  # KeyError, as for an unknown uid
     assert actor() == str(os.getuid())
+
+
+def test_canary_and_shadow_take_a_version_or_stop_not_both(registry):
+    before = snapshot(registry)
+    for command in (
+        ["canary", "1.0.0"],
+        ["canary", "--stop", "--percent", "5"],
+        ["shadow", "1.0.0", "--stop"],
+    ):
+        misused = regwatch(*command, "-r", str(registry))
+        assert misused.returncode == 2 and "or --stop alone" in misused.stderr
+    assert snapshot(registry) == before
