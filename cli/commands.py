@@ -1,36 +1,26 @@
-"""The `regwatch` command line: serve, publish, and read the registry volume directly."""
+"""The `regwatch` command line: serve, publish, and read the registry volume directly.
+
+The listing of models (`models.py`) and release control (`release.py`) are registered on
+this one `app` at the bottom of this module.
+"""
 
 import enum
 import json
 from pathlib import Path
 from typing import Annotated, Any
 
+import httpx
 import typer
 from packaging.version import Version
 
-from regwatch.api.settings import Settings
-from regwatch.registry import ModelFormat, ModelRegistry, RegistryError
+from regwatch.registry import ModelFormat, ModelRegistry, RegistryError, is_model_name
+from regwatch.registry.layout import MODEL_NAME_RE
+from regwatch.registry.release import read_release
+
+from . import models, release
+from .common import ModelOption, RegistryOption, fail, load_settings, open_model
 
 app = typer.Typer(help="A scikit-learn model registry that is a plain folder.", no_args_is_help=True)
-
-RegistryOption = Annotated[
-    Path | None,
-    typer.Option("--registry", "-r", help="registry root [env: REGWATCH_REGISTRY]", show_default=False),
-]
-
-
-def _settings(**overrides: Any) -> Settings:
-    """Flags win over `REGWATCH_*` variables, which win over defaults."""
-    return Settings(**{key: value for key, value in overrides.items() if value is not None})
-
-
-def _open(registry: Path | None) -> ModelRegistry:
-    settings = _settings(registry=registry)
-    return ModelRegistry(
-        settings.registry,
-        include_prereleases=settings.include_prereleases,
-        allow_pickle=settings.allow_pickle,
-    )
 
 
 class Target(enum.StrEnum):
@@ -42,11 +32,6 @@ class Target(enum.StrEnum):
     @property
     def model_format(self) -> ModelFormat:
         return ModelFormat.SKOPS if self is Target.SKOPS else ModelFormat.ONNX
-
-
-def _fail(message: str) -> typer.Exit:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    return typer.Exit(1)
 
 
 @app.command()
@@ -76,7 +61,7 @@ def serve(
     from regwatch.api.server import serve as run_server
 
     run_server(
-        _settings(
+        load_settings(
             registry=registry,
             host=host,
             port=port,
@@ -102,17 +87,18 @@ def _next_version(registry: ModelRegistry) -> str:
 def demo(
     registry: RegistryOption = None,
     version: Annotated[str | None, typer.Option(help="default: 1.0.0, or the next minor")] = None,
+    model: ModelOption = None,
 ) -> None:
     """Train a small scikit-learn model (iris) and publish it."""
     from .demo import train_demo_model
 
-    store = _open(registry)
+    store = open_model(registry, model, create=True).registry
     version = version or _next_version(store)
-    model, metadata = train_demo_model()
+    estimator, metadata = train_demo_model()
     try:
-        store.save_model(version, model, metadata)
+        store.save_model(version, estimator, metadata)
     except RegistryError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     typer.echo(f"published demo model {version} to {store.versions_dir / version}")
 
 
@@ -130,6 +116,7 @@ def publish(
             "checked to predict like the original on the metadata's examples (else generated rows)",
         ),
     ] = None,
+    model: ModelOption = None,
 ) -> None:
     """Publish an existing joblib file atomically (temp folder, then rename), as it is or
     converted to skops or ONNX."""
@@ -138,22 +125,26 @@ def publish(
         try:
             meta = json.loads(metadata.read_text())
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise _fail(f"{metadata} is not valid JSON: {exc}") from None
+            raise fail(f"{metadata} is not valid JSON: {exc}") from None
         if not isinstance(meta, dict):
-            raise _fail(f"{metadata} must hold a JSON object")
-    store = _open(registry)
+            raise fail(f"{metadata} must hold a JSON object")
+    target = open_model(registry, model, create=True)
+    store = target.registry
     try:
         if as_ is None:
             store.publish_file(model_file, version, meta)
         else:
             fmt = as_.model_format
-            store.publish_bytes(_converted(model_file, fmt, meta), fmt, version, meta)
+            converted = _converted(model_file, fmt, meta, target.settings.skops_trusted)
+            store.publish_bytes(converted, fmt, version, meta)
     except RegistryError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     typer.echo(f"published {version} to {store.versions_dir / version}")
 
 
-def _converted(model_file: Path, fmt: ModelFormat, meta: dict[str, Any]) -> bytes:
+def _converted(
+    model_file: Path, fmt: ModelFormat, meta: dict[str, Any], skops_trusted: tuple[str, ...]
+) -> bytes:
     """The joblib file's estimator as `fmt`, checked; exits 1 with the reason otherwise.
 
     Unpickling runs the file's code: fine here, it is the publisher's own file on their
@@ -166,23 +157,24 @@ def _converted(model_file: Path, fmt: ModelFormat, meta: dict[str, Any]) -> byte
     try:
         model = joblib.load(model_file)
     except Exception as exc:  # whatever its code raises: e.g. its estimator's module is missing
-        raise _fail(f"cannot load {model_file}: {type(exc).__name__}: {exc}") from None
+        raise fail(f"cannot load {model_file}: {type(exc).__name__}: {exc}") from None
     n_features = getattr(model, "n_features_in_", None)
     if n_features is not None:
         meta.setdefault("n_features", int(n_features))
     try:
-        return convert_verified(model, fmt, meta, _settings().skops_trusted)
+        return convert_verified(model, fmt, meta, skops_trusted)
     except ConversionError as exc:
-        raise _fail(f"cannot publish as {fmt.label}: {exc}") from None
+        raise fail(f"cannot publish as {fmt.label}: {exc}") from None
 
 
 @app.command("ls")
 def list_versions(
     registry: RegistryOption = None,
+    model: ModelOption = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="names only")] = False,
 ) -> None:
     """List the versions on the volume (no server needed)."""
-    store = _open(registry)
+    store = open_model(registry, model).registry
     latest = store.get_latest_version()
     for name in store.list_versions():
         if quiet:
@@ -200,23 +192,26 @@ def list_versions(
 
 
 @app.command()
-def show(version: str, registry: RegistryOption = None) -> None:
-    """Print one version's metadata as JSON."""
-    store = _open(registry)
+def show(version: str, registry: RegistryOption = None, model: ModelOption = None) -> None:
+    """Print one version's metadata as JSON (VERSION may be an @alias of the release state)."""
+    target = open_model(registry, model)
     try:
-        state = store.resolve(version)
+        if version.startswith("@"):
+            version = read_release(target.folder).resolve(version)
+        state = target.registry.resolve(version)
     except RegistryError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     label = state.format.label if state.format else None
     typer.echo(json.dumps({"version": state.name, "format": label, "metadata": state.metadata}, indent=2))
 
 
 @app.command()
-def latest(registry: RegistryOption = None) -> None:
-    """Print the latest version (exit 1 when the registry is empty)."""
-    version = _open(registry).get_latest_version()
+def latest(registry: RegistryOption = None, model: ModelOption = None) -> None:
+    """Print the latest version (exit 1 when the model holds none)."""
+    target = open_model(registry, model)
+    version = target.registry.get_latest_version()
     if version is None:
-        raise _fail("the registry holds no complete version")
+        raise fail(f"model {target.name} holds no complete version")
     typer.echo(version)
 
 
@@ -227,9 +222,18 @@ def events(
     path: Annotated[
         str, typer.Option(help="the stream's path (/admin/events through the gateway)")
     ] = "/events",
+    model: Annotated[
+        str | None, typer.Option("--model", "-m", help="only this model's events [default: every model's]")
+    ] = None,
 ) -> None:
     """Follow the live event stream; reconnects (with Last-Event-ID) until interrupted."""
     from .sse_client import StreamEvent, describe, follow
+
+    stream = httpx.URL(url.rstrip("/") + path)
+    if model is not None:
+        if not is_model_name(model):
+            raise fail(f"{model!r} is not a model name ({MODEL_NAME_RE.pattern})")
+        stream = stream.copy_merge_params({"model": model})
 
     def show(event: StreamEvent) -> None:
         line = (
@@ -244,6 +248,10 @@ def events(
         )
 
     try:
-        follow(url.rstrip("/") + path, show, disconnected)
+        follow(str(stream), show, disconnected)
     except KeyboardInterrupt:
         raise typer.Exit(0) from None
+
+
+app.add_typer(models.app)
+app.add_typer(release.app)

@@ -2,18 +2,16 @@
 
 import json
 import subprocess
-import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import IO
 
 import joblib
+from support.cli import REGWATCH, regwatch
 from support.models import iris_model
-
-
-def regwatch(*args: str, env: dict | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "regwatch.cli", *args], capture_output=True, text=True, timeout=120, env=env
-    )
 
 
 def test_demo_ls_latest_show(root):
@@ -47,9 +45,7 @@ def test_publish_a_joblib_file_with_metadata(root, tmp_path):
 
 
 def test_registry_comes_from_the_environment(root):
-    import os
-
-    env = {**os.environ, "REGWATCH_REGISTRY": str(root)}
+    env = {"REGWATCH_REGISTRY": str(root)}
     assert regwatch("demo", env=env).returncode == 0
     assert regwatch("latest", env=env).stdout.strip() == "1.0.0"
 
@@ -60,16 +56,23 @@ def test_ls_reports_rejected_folders(root):
     assert "_staging" in out and "rejected" in out
 
 
-def test_events_joins_multi_line_data_and_resumes_from_the_last_id():
-    """A stream from another SSE server (a proxy may re-wrap `data:`): lines are joined."""
-    resumed_from: list[str | None] = []
-    reconnected = threading.Event()
+@dataclass
+class SseSource:
+    """Another SSE server (a proxy may re-wrap `data:`): one event per connection, then it
+    closes, so a follower reconnects; it records each request's path and Last-Event-ID."""
 
+    url: str
+    requests: list[tuple[str, str | None]] = field(default_factory=list)
+    reconnected: threading.Event = field(default_factory=threading.Event)
+
+
+@contextmanager
+def sse_source() -> Iterator[SseSource]:
     class OneEventThenClose(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            resumed_from.append(self.headers.get("Last-Event-ID"))
-            if len(resumed_from) == 2:
-                reconnected.set()
+            source.requests.append((self.path, self.headers.get("Last-Event-ID")))
+            if len(source.requests) == 2:
+                source.reconnected.set()
             self.send_response(200)
             self.send_header("content-type", "text/event-stream")
             self.end_headers()
@@ -80,29 +83,49 @@ def test_events_joins_multi_line_data_and_resumes_from_the_last_id():
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), OneEventThenClose)
+    source = SseSource(f"http://127.0.0.1:{server.server_port}")
     threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield source
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@contextmanager
+def following(*args: str) -> Iterator[IO[str]]:
+    """`regwatch events --json ARGS` running; yields its stdout."""
     follower = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "regwatch.cli",
-            "events",
-            "--json",
-            "--url",
-            f"http://127.0.0.1:{server.server_port}",
-        ],
+        [str(REGWATCH), "events", "--json", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
     )
+    assert follower.stdout is not None
     try:
-        assert follower.stdout is not None
-        first = json.loads(follower.stdout.readline())
-        assert first == {"event": "model_loaded", "id": 7, "version": "1.0.0", "note": "two\nlines"}
-        assert reconnected.wait(30)
-        assert resumed_from[:2] == [None, "7"]
+        yield follower.stdout
     finally:
         follower.kill()
         follower.wait(timeout=5)
-        server.shutdown()
-        server.server_close()
+
+
+def test_events_joins_multi_line_data_and_resumes_from_the_last_id():
+    with sse_source() as source, following("--url", source.url) as stdout:
+        first = json.loads(stdout.readline())
+        assert first == {"event": "model_loaded", "id": 7, "version": "1.0.0", "note": "two\nlines"}
+        assert source.reconnected.wait(30)
+        assert [last_id for _, last_id in source.requests[:2]] == [None, "7"]
+
+
+def test_events_of_one_model_asks_for_them_by_name():
+    with sse_source() as source, following("--url", source.url + "/", "--model", "fraud") as stdout:
+        assert json.loads(stdout.readline())["version"] == "1.0.0"
+        assert source.requests[0][0] == "/events?model=fraud"
+    with (
+        sse_source() as source,
+        following("--url", source.url, "--path", "/admin/events", "-m", "default") as out,
+    ):
+        out.readline()
+        assert source.requests[0][0] == "/admin/events?model=default"
+    bad = regwatch("events", "--url", "http://127.0.0.1:9", "--model", "../etc")
+    assert bad.returncode == 1 and "'../etc' is not a model name" in bad.stderr

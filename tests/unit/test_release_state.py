@@ -1,12 +1,14 @@
 """Release state on the volume: transitions, strict parsing, routing buckets, atomic writes."""
 
 import json
+import re
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from regwatch.registry.release import (
+    ALIAS_RE,
     RELEASE_FILE,
     Canary,
     Release,
@@ -133,3 +135,87 @@ def test_a_link_planted_at_the_temp_name_is_never_written_through(tmp_path):
     )
     assert victim.read_text() == "untouched"
     assert read_release(tmp_path).shadow == "2.0.0"
+
+
+def test_promoting_what_already_serves_keeps_the_rollback_target():
+    state = Release().promote("1.1.0", serving="1.2.0")
+    again = state.with_canary("2.0.0", 5).promote("1.1.0", serving="1.1.0")
+    assert (again.stable, again.previous, again.canary) == ("1.1.0", "1.2.0", None)
+    assert Release().promote("1.2.0", serving="1.2.0").previous is None
+
+
+def test_an_alias_reference_resolves_through_the_aliases():
+    state = Release().with_alias("champion", "1.0.0")
+    assert state.resolve("@champion") == "1.0.0"
+    assert state.resolve("2.0.0") == "2.0.0"
+    with pytest.raises(ReleaseError, match="no alias 'nope'"):
+        state.resolve("@nope")
+
+
+def test_describe_says_what_serves_and_escapes_what_a_hand_edit_put_there():
+    following = Release().describe(latest="1.2.0").splitlines()
+    assert following[0] == "stable    follows latest (1.2.0)"
+    assert "canary    -" in following
+    hostile = Release("1.0.0\x1b[2J", None, Canary("2.0.0", 12.5), None, {"b": "1.0.0", "a": "2.0.0"})
+    text = hostile.describe(latest=None)
+    assert "\x1b" not in text and "1.0.0\\x1b[2J" in text
+    assert "canary    2.0.0 at 12.5%" in text
+    assert "aliases   @a -> 2.0.0, @b -> 1.0.0" in text
+
+
+def test_history_details_sit_beside_the_fixed_fields_never_in_place_of_one(tmp_path):
+    write_release(
+        tmp_path,
+        Release().with_canary("2.0.0", 10),
+        actor="alice",
+        action="canary",
+        before=None,
+        after="2.0.0",
+        details={"percent": 10.0, "actor": "mallory"},
+    )
+    (entry,) = read_history(tmp_path)
+    assert (entry["actor"], entry["percent"], entry["to"]) == ("alice", 10.0, "2.0.0")
+
+
+def test_a_file_that_cannot_be_used_is_named_with_its_path(tmp_path):
+    (tmp_path / RELEASE_FILE).write_text('{"stable": "1.0.0",')
+    with pytest.raises(ReleaseError, match="^" + re.escape(f"{tmp_path / RELEASE_FILE} cannot be used: ")):
+        read_release(tmp_path)
+    (tmp_path / RELEASE_FILE).write_text('{"canary": {"version": "2.0.0", "percent": 0}}')
+    with pytest.raises(ReleaseError, match="cannot be used: canary percent must be in"):
+        read_release(tmp_path)
+
+
+versions = st.text(min_size=1, max_size=12)
+states = st.builds(
+    Release,
+    stable=st.none() | versions,
+    previous=st.none() | versions,
+    canary=st.none() | st.builds(Canary, versions, st.floats(0.01, 100)),
+    shadow=st.none() | versions,
+    aliases=st.dictionaries(st.from_regex(ALIAS_RE, fullmatch=True), versions, max_size=3),
+)
+
+
+@given(states, versions, st.none() | versions)
+def test_rollback_after_a_promote_returns_to_what_served(state, version, serving):
+    promoted = state.promote(version, serving)
+    assert promoted.stable == version and promoted.canary is None
+    expected = serving if version != serving else state.previous
+    if expected is None:
+        with pytest.raises(ReleaseError):
+            promoted.rollback(version)
+    else:
+        assert promoted.rollback(version).stable == expected
+
+
+@given(states, st.none() | versions)
+def test_whatever_a_hand_edit_holds_is_described_in_printable_lines(state, latest):
+    lines = state.describe(latest).splitlines()
+    assert len(lines) == 5 and all(line.isprintable() for line in lines)
+
+
+@given(states)
+def test_every_alias_resolves_to_its_version(state):
+    for name, version in state.aliases.items():
+        assert state.resolve(f"@{name}") == version
