@@ -57,11 +57,11 @@ __all__ = [
     "is_model_name",
     "list_models",
     "locate",
-    "watch_points",
     "model_dir",
     "parse_version",
     "pick_latest",
     "printable",
     "read_verified",
     "try_parse_version",
+    "watch_points",
 ]
