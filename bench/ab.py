@@ -32,7 +32,7 @@ import uvloop
 from bench import peers, servers
 from bench.config import FULL, QUICK, Config
 from bench.context import MAIN, Bench
-from bench.measure import Target, interleave, ratio
+from bench.measure import Target, interleave, ratio, wait_serving
 from bench.report import Report
 from bench.scenarios import memory, sse
 from tests.support.server import REPO
@@ -70,6 +70,9 @@ async def predict(cfg: Config, work: Path, tree: Path, baseline: bool) -> dict[s
         current = ctx.regwatch(ctx.main_root, name="current")
         patched = ctx.start(servers.regwatch(patched_root, code=tree, name="patched"))
         targets = [Target("current", current.port), Target("patched", patched.port)]
+        for target in targets:  # a cold start loads the model after /healthz answers: not measured
+            if await wait_serving(target.port, "1.0.0", 60) is None:
+                raise RuntimeError(f"{target.name} did not serve 1.0.0 within 60 s")
         if baseline or cfg.mlserver:
             others = await peers.start(ctx)
             wanted = (["baseline"] if baseline else []) + [peers.PLAIN, peers.BEST]
