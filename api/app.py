@@ -5,6 +5,9 @@ watcher --hints--> bus --> RegistrySync --version events--> bus --> LiveModel --
 
 Every background task runs under the `Supervisor`: a failure is reported and restarted,
 never allowed to take the others (or the lifespan) down with it.
+
+In cluster mode (`REGWATCH_NATS_URL`), the fleet membership and the relay of events into
+the fleet's stream run beside them, and each model's LiveModel gets its seat in the fleet.
 """
 
 import asyncio
@@ -27,7 +30,7 @@ from .body_limit import BodyLimitMiddleware
 from .errors import install_error_handlers
 from .metrics import Metrics, RequestMetricsMiddleware
 from .request_id import RequestIdMiddleware
-from .routes import dashboard, events, health, models, predict, v2
+from .routes import dashboard, events, fleet, health, models, predict, v2
 from .routes import metrics as metrics_route
 from .service_metrics import ServiceCollector
 from .settings import Settings
@@ -64,6 +67,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         sklearn.set_config(assume_finite=True)
         bus = EventBus(buffer_size=settings.event_buffer, queue_size=settings.subscriber_queue)
         bus.bind(asyncio.get_running_loop())
+        fleet_config = settings.fleet_config()
+        cluster = relay = None
+        if fleet_config is not None:
+            from regwatch.serving.cluster import Cluster  # cluster mode only (imports NATS)
+            from regwatch.serving.relay import EventRelay
+
+            from .fleet_metrics import FleetCollector
+
+            cluster = Cluster(fleet_config)
+            relay = EventRelay(bus, cluster.fleet, settings.default_model)
+        seat = cluster.seat(settings.default_model) if cluster is not None else None
         registry = ModelRegistry(
             settings.registry,
             include_prereleases=settings.include_prereleases,
@@ -80,6 +94,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             pinned_slots=settings.pinned_cache_size,
             pinned_wait=settings.pinned_wait_seconds,
             pinned_interval=settings.pinned_load_interval,
+            seat=seat,
         )
         sync = RegistrySync(registry, bus)
         watcher = FolderWatcher(
@@ -99,13 +114,28 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         async with anyio.create_task_group() as tasks:
             supervisor = Supervisor(tasks, bus, _restart_policy(settings))
-            served = {settings.default_model: ServedModel(settings.default_model, registry, live)}
+            served = {settings.default_model: ServedModel(settings.default_model, registry, live, seat)}
             svc = app.state.service = ServiceState(
-                settings, registry, bus, live, sync, watcher, supervisor, metrics, batcher, served
+                settings,
+                registry,
+                bus,
+                live,
+                sync,
+                watcher,
+                supervisor,
+                metrics,
+                batcher,
+                served,
+                cluster,
+                relay,
             )
             metrics.registry.register(ServiceCollector(svc))
             try:
                 supervisor.start("metrics", partial(metrics.follow, bus))
+                if cluster is not None and relay is not None:
+                    metrics.registry.register(FleetCollector(cluster.fleet, relay))
+                    supervisor.start("fleet", cluster.fleet.run)  # joins while the volume is scanned
+                    supervisor.start("fleet-events", relay.run)
                 supervisor.start("sync", sync.run)  # subscribed before the watcher starts: no hint lost
                 supervisor.start("watcher", watcher.run)
                 await supervisor.started("watcher", watcher.started)
@@ -136,10 +166,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         lifespan=lifespan,
     )
-    install_error_handlers(app)
+    install_error_handlers(app, cluster=bool(settings.nats_url))
     # Starlette tries routes in order: the two predict paths come first (routing cost grows
     # with every route tried before the match).
-    for routes in (predict, v2, models, events, health, metrics_route, dashboard):
+    for routes in (predict, v2, models, events, health, fleet, metrics_route, dashboard):
         app.include_router(routes.router)
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(RequestMetricsMiddleware, metrics=metrics)

@@ -1,6 +1,7 @@
 """The objects one running service shares between its lifespan and its routes."""
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from fastapi import Request
 
@@ -11,6 +12,10 @@ from regwatch.watcher import FolderWatcher
 
 from .metrics import Metrics
 from .settings import Settings
+
+if TYPE_CHECKING:  # cluster mode only
+    from regwatch.serving.cluster import Cluster
+    from regwatch.serving.relay import EventRelay
 
 
 # eq=False: one service is one identity (hashable, so per-service caches can key on it).
@@ -26,6 +31,8 @@ class ServiceState:
     metrics: Metrics
     batcher: Batcher
     models: dict[str, ServedModel]
+    cluster: "Cluster | None" = None  # cluster mode: this replica's fleet membership
+    relay: "EventRelay | None" = None  # cluster mode: bus -> the fleet's event stream
 
     def model(self, name: str) -> ServedModel:
         """The model served under `name` (ModelNotFound: 404). The one per-model lookup:

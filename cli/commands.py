@@ -247,3 +247,26 @@ def events(
         follow(url.rstrip("/") + path, show, disconnected)
     except KeyboardInterrupt:
         raise typer.Exit(0) from None
+
+
+@app.command()
+def fleet(
+    url: Annotated[str, typer.Option(help="a replica's base URL")] = "http://127.0.0.1:8000",
+    as_json: Annotated[bool, typer.Option("--json", help="the whole status as JSON")] = False,
+) -> None:
+    """Show the fleet as one replica sees it: replicas, what each serves per model, readiness,
+    last heartbeat (cluster mode: REGWATCH_NATS_URL)."""
+    import httpx
+
+    from .fleet_view import describe_fleet
+
+    try:
+        response = httpx.get(url.rstrip("/") + "/fleet", timeout=10)
+    except httpx.HTTPError as exc:
+        raise _fail(f"cannot reach {url}: {exc}") from None
+    if response.status_code == 404:
+        raise _fail(f"{url} is not in cluster mode (REGWATCH_NATS_URL is not set there)")
+    if response.status_code != 200:
+        raise _fail(f"{url}/fleet answered {response.status_code}: {response.text[:200]}")
+    status = response.json()
+    typer.echo(json.dumps(status, indent=2) if as_json else describe_fleet(status))

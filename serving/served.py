@@ -5,6 +5,7 @@ day the service serves many models only that lookup changes.
 """
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from regwatch.registry import ModelRegistry
 
@@ -12,12 +13,17 @@ from .errors import NoModelServing
 from .live import LiveModel
 from .loading import LoadedModel
 
+if TYPE_CHECKING:
+    from .cluster import Seat
+
 
 @dataclass(frozen=True, slots=True)
 class ServedModel:
     name: str
     registry: ModelRegistry
     live: LiveModel
+    # Cluster mode: requests that pin no version take `seat.enter(live)` instead of `choose`.
+    seat: "Seat | None" = None
 
     async def choose(self, version: str | None) -> LoadedModel:
         """The loaded model that answers: the serving one, or `version` pinned (loaded on

@@ -14,11 +14,15 @@ paused by the transport's flow control after a slice or two, instead of each unr
 buffering its own copy of the whole document.
 
 When the service stops, the bus closes and every stream ends at once.
+
+In cluster mode, while NATS is reachable, the stream is the fleet's (`fleet_stream.py`):
+the same events from every replica, ids that any replica resumes from. While it is not,
+this replica's own events are served as above (their ids are of another range: resuming
+one on the fleet's stream, or the reverse, gets a `reset`).
 """
 
 import json
-import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from functools import lru_cache
 from typing import Annotated
 
@@ -27,8 +31,8 @@ from fastapi.sse import KEEPALIVE_COMMENT, EventSourceResponse, format_sse_event
 
 from regwatch.events import PUBLIC_TYPES, Event, EventType
 
+from ..sse import reset_event, resume_point, slices, snapshot_event
 from ..state import ServiceState, service
-from .models import models_view
 
 router = APIRouter(tags=["events"])
 
@@ -39,9 +43,6 @@ def _encode(event: Event) -> bytes:
     return format_sse_event(data_str=data, event=event.type, id=str(event.id))
 
 
-SNAPSHOT_SLICE = 64 * 1024  # uvicorn pauses a stream once 64 KiB wait in its transport
-
-
 def snapshot_bytes(svc: ServiceState) -> bytes:
     """The snapshot event as it is sent, one shared object per bus state."""
     return _snapshot_at(svc, svc.bus.last_id)
@@ -49,39 +50,15 @@ def snapshot_bytes(svc: ServiceState) -> bytes:
 
 # Every change to what the snapshot shows is published on the bus, so the last event id
 # names the state: one encoding per id, shared by every stream that asks at that id.
-@lru_cache(maxsize=2)
-def _snapshot_at(svc: ServiceState, last_id: int) -> bytes:
-    data = json.dumps({"type": "snapshot", **models_view(svc)}, default=str)
-    return format_sse_event(data_str=data, event="snapshot", id=str(last_id))
+_snapshot_at = lru_cache(maxsize=2)(snapshot_event)
 
 
-def _slices(data: bytes) -> Iterator[memoryview]:
-    view = memoryview(data)  # slicing a view copies nothing
-    return (view[start : start + SNAPSHOT_SLICE] for start in range(0, len(view), SNAPSHOT_SLICE))
-
-
-# ASCII digits only (`str.isdigit` also accepts "²"), and few enough to be an id we issue.
-_EVENT_ID = re.compile(r"[0-9]{1,19}")
-
-
-def _resume_point(last_event_id: str | None) -> int | None:
-    if last_event_id is None or not _EVENT_ID.fullmatch(last_event_id):
-        return None
-    return int(last_event_id)
-
-
-def _reset(reason: str) -> bytes:
-    return format_sse_event(
-        data_str=json.dumps({"type": EventType.RESET, "reason": reason}), event=EventType.RESET
-    )
-
-
-async def _stream(svc: ServiceState, resume_from: str | None) -> AsyncIterator[bytes | memoryview]:
+async def local_stream(svc: ServiceState, resume_from: str | None) -> AsyncIterator[bytes | memoryview]:
     subscription = svc.bus.subscribe(
         PUBLIC_TYPES | {EventType.RESET, EventType.KEEPALIVE}, maxsize=svc.settings.subscriber_queue
     )
     # Subscribing and reading the buffer happen with no await in between: no gap, no repeat.
-    resume_at = _resume_point(resume_from)
+    resume_at = resume_point(resume_from)
     missed = svc.bus.since(resume_at) if resume_at is not None else None
     with subscription:
         if missed is not None:
@@ -89,15 +66,15 @@ async def _stream(svc: ServiceState, resume_from: str | None) -> AsyncIterator[b
                 yield _encode(event)
         else:
             if resume_from:
-                yield _reset("the events after your Last-Event-ID are no longer available")
-            for piece in _slices(snapshot_bytes(svc)):
+                yield reset_event("the events after your Last-Event-ID are no longer available")
+            for piece in slices(snapshot_bytes(svc)):
                 yield piece
         async for event in subscription:
             if event.type is EventType.KEEPALIVE:
                 yield KEEPALIVE_COMMENT
             elif event.type is EventType.RESET:
-                yield _reset("you fell behind the event stream")
-                for piece in _slices(snapshot_bytes(svc)):
+                yield reset_event("you fell behind the event stream")
+                for piece in slices(snapshot_bytes(svc)):
                     yield piece
             else:
                 yield _encode(event)
@@ -115,4 +92,9 @@ async def stream_events(
     last_event_id_header: Annotated[str | None, Header(alias="Last-Event-ID", max_length=32)] = None,
     last_event_id: Annotated[str | None, Query(max_length=32)] = None,
 ) -> EventSourceResponse:
-    return EventSourceResponse(_stream(svc, last_event_id_header or last_event_id))
+    resume_from = last_event_id_header or last_event_id
+    if svc.cluster is not None and svc.cluster.fleet.connected:
+        from ..fleet_stream import fleet_stream  # cluster mode only (imports NATS)
+
+        return EventSourceResponse(fleet_stream(svc, svc.cluster.fleet, resume_from))
+    return EventSourceResponse(local_stream(svc, resume_from))

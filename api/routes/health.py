@@ -5,12 +5,16 @@ the process can no longer follow the registry, and an orchestrator should restar
 A task that is between restarts is reported but still counts as alive.
 """
 
-from typing import Annotated
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 
 from ..state import ServiceState, service
+
+if TYPE_CHECKING:
+    from regwatch.fleet import FleetStatus
 
 router = APIRouter(tags=["health"])
 
@@ -36,7 +40,21 @@ async def healthz(svc: Annotated[ServiceState, Depends(service)]) -> JSONRespons
 
 @router.get("/readyz", responses={503: {}})
 async def readyz(svc: Annotated[ServiceState, Depends(service)]) -> JSONResponse:
-    serving = svc.live.serving
+    """Ready: a model serves (alone), or every model has the fleet's version loaded here
+    (cluster mode: a replica left behind answers 503, so load balancers drop it)."""
+    serving = svc.model(svc.settings.default_model).live.serving
+    if svc.cluster is not None:
+        return _fleet_readiness(svc.cluster.fleet.status(), serving.version if serving else None)
     if serving is None:
         return JSONResponse({"status": "not ready", "reason": "no model is serving yet"}, status_code=503)
     return JSONResponse({"status": "ready", "serving": serving.version})
+
+
+def _fleet_readiness(status: "FleetStatus", serving: str | None) -> JSONResponse:
+    models = [asdict(model) for model in status.models]
+    details = {"connected": status.connected, "models": models}
+    if status.ready:
+        return JSONResponse({"status": "ready", "serving": serving, "fleet": details})
+    reasons = [model.reason for model in status.models if model.reason]
+    reason = "; ".join(reasons) or "no model is known to the fleet yet"
+    return JSONResponse({"status": "not ready", "reason": reason, "fleet": details}, status_code=503)
