@@ -212,6 +212,8 @@ class LiveModel:
         if self._wanted != ready.version:
             self._wanted = ready.version
             self._seat.want(ready.version)
+            if ready is not self.serving:
+                log.info("%s loaded and warmed; the fleet switches to it once every replica is", ready.version)
 
     # -- cluster mode ----------------------------------------------------------------------
 
