@@ -213,7 +213,7 @@ class LiveModel:
             self._wanted = ready.version
             self._seat.want(ready.version)
             if ready is not self.serving:
-                log.info("%s loaded and warmed; the fleet switches to it once every replica is", ready.version)
+                log.info("%s loaded and warmed; the fleet switches once every replica is", ready.version)
 
     # -- cluster mode ----------------------------------------------------------------------
 

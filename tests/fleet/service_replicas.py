@@ -56,7 +56,7 @@ class ServiceReplica(ServerProcess):
 
     def wait_prepared(self, version: str, timeout: float = 30.0) -> None:
         """Until it has `version` loaded and warmed, waiting for the fleet to switch."""
-        self.wait_for_line(lambda line: f"{version} loaded and warmed; the fleet" in line, timeout)
+        self.wait_for_line(lambda line: f"{version} loaded and warmed; the fleet switches" in line, timeout)
 
     def served_versions(self) -> list[str]:
         """Every version it swapped to, in order, from its log."""
