@@ -40,6 +40,17 @@ class Seat:
         """The fleet's version (committed, or being switched to): it must stay loaded here."""
         return self.fleet.active(self.model)
 
+    def status(self) -> ModelStatus | None:
+        """The model as the fleet sees it here (None: not reported to the fleet yet)."""
+        return next((model for model in self.fleet.status().models if model.model == self.model), None)
+
+    def not_ready(self) -> str | None:
+        """Why this replica cannot answer for the model now (None: it can)."""
+        status = self.status()
+        if status is None:
+            return f"model {self.model!r}: not known to the fleet yet"
+        return None if status.ready else status.reason
+
     async def enter(self, live: "LiveModel") -> "FleetTicket":
         """The model of the fleet's version for one request (FleetNotReady: answer 503),
         counted in flight until `leave()`: a fence waits for it before the fleet flips."""

@@ -125,10 +125,17 @@ async def live(svc: Svc) -> dict[str, Any]:
 
 @router.get("/health/ready", responses={400: {}})
 async def ready(svc: Svc) -> dict[str, Any]:
-    waiting = [name for name, served in svc.models.items() if served.live.serving is None]
+    waiting = [name for name, served in svc.models.items() if _not_ready(served) is not None]
     if waiting:
         raise _not(f"no version is serving yet for model(s) {', '.join(waiting)}")
     return {"ready": True}
+
+
+def _not_ready(served: ServedModel) -> str | None:
+    """Why `served` cannot answer a request that pins no version (alone, or in the fleet)."""
+    if served.seat is not None:
+        return served.seat.not_ready()
+    return None if served.live.serving is not None else f"model {served.name!r}: no version is serving yet"
 
 
 async def _metadata(served: ServedModel, version: str | None) -> dict[str, Any]:
@@ -148,9 +155,8 @@ async def version_metadata(name: ModelName, version: VersionName, svc: Svc) -> d
 
 @router.get("/models/{name}/ready", responses={400: {}, 404: {}})
 async def model_ready(name: ModelName, svc: Svc) -> dict[str, Any]:
-    served = svc.model(name)
-    if served.live.serving is None:
-        raise _not(f"model {name!r}: no version is serving yet")
+    if (reason := _not_ready(svc.model(name))) is not None:
+        raise _not(reason)
     return {"name": name, "ready": True}
 
 

@@ -56,6 +56,7 @@ async def test_a_replica_answers_with_the_fleet_version_and_reports_it(root, nat
         ]
         assert [member["replica"] for member in fleet["members"]] == ["r0"]
         assert fleet["counters"]["pointer_writes"] == 3  # first pointer, fence, commit
+        assert (await client.get("/v2/models/default/ready")).status_code == 200
         ready = (await client.get("/readyz")).json()
         assert ready["status"] == "ready" and ready["fleet"]["models"][0]["answer"] == "2.0.0"
         metrics = (await client.get("/metrics")).text
@@ -77,6 +78,9 @@ async def test_a_replica_that_cannot_reach_nats_serves_nothing_of_its_own(root) 
             assert refused.status_code == 503 and refused.headers["Retry-After"] == "1"
             assert "fleet" in refused.json()["error"]
             assert (await client.post("/v2/models/default/infer", json=V2_ROW)).status_code == 503
+            assert (await client.get("/v2/health/ready")).status_code == 400
+            not_ready = await client.get("/v2/models/default/ready")
+            assert not_ready.status_code == 400 and "fleet" in not_ready.json()["error"]
             readiness = await client.get("/readyz")
             assert readiness.status_code == 503 and readiness.json()["fleet"]["connected"] is False
             assert (await client.get("/fleet")).json()["connected"] is False
