@@ -9,6 +9,7 @@ from bench.context import MAIN, PEERS, Bench
 from bench.scenarios import (
     ceiling,
     drop,
+    fleet,
     formats,
     gateway,
     latency,
@@ -43,4 +44,5 @@ SCENARIOS = (
     Scenario("scale", "scale", scale.run),
     Scenario("memory", "memory", memory.run),
     Scenario("formats", "predict cost per model format", formats.run),
+    Scenario("fleet", "cluster mode", fleet.run),
 )
