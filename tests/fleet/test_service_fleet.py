@@ -1,6 +1,9 @@
 """Cluster mode of the real service: `regwatch serve` replicas on one shared registry folder,
 a real nats-server, and a client that round-robins them over HTTP."""
 
+import subprocess
+import sys
+
 import pytest
 from replicas import round_robin
 from support.gated_model import LOAD_GATE_ENV, LoadGate, load_gated_model
@@ -147,6 +150,9 @@ def test_nats_down_keeps_serving_and_flips_only_when_it_is_back(root, service_re
         readiness = replica.client.get("/readyz")
         assert readiness.status_code == 200 and readiness.json()["fleet"]["connected"] is False
         assert "regwatch_fleet_connected 0.0" in replica.client.get("/metrics").text
+    shown = regwatch_fleet(replicas[0].url)
+    assert "seen from r0: NATS UNREACHABLE since" in shown
+    assert "model default: fleet version 1.0.0 (active); answers here with 1.0.0" in shown
 
     nats_server.start()
     seen = round_robin(replicas, all_answer("2.0.0", 3))
@@ -154,6 +160,20 @@ def test_nats_down_keeps_serving_and_flips_only_when_it_is_back(root, service_re
     for replica in replicas:
         assert replica.fleet()["connected"] is True
         assert "regwatch_fleet_connected 1.0" in replica.client.get("/metrics").text
+    shown = regwatch_fleet(replicas[1].url)
+    assert "seen from r1: connected, ready" in shown
+    assert all(f"  r{i} " in shown for i in range(3))  # a row per replica
+
+
+def regwatch_fleet(url: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "regwatch.cli", "fleet", "--url", url],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
 
 
 async def test_events_resume_on_another_replica_from_its_last_event_id(root, service_replica) -> None:

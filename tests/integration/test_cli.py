@@ -106,3 +106,9 @@ def test_events_joins_multi_line_data_and_resumes_from_the_last_id():
         follower.wait(timeout=5)
         server.shutdown()
         server.server_close()
+
+
+def test_fleet_says_when_the_server_is_not_in_cluster_mode(server):
+    done = regwatch("fleet", "--url", server.url)
+    assert done.returncode == 1
+    assert "not in cluster mode" in done.stderr
