@@ -482,6 +482,8 @@ def check_fleet_profile(doc: dict) -> list[str]:
     for name in replicas:
         if depends_condition(gateway, name) != "service_healthy":
             problems.append(f"{gw_name} must depend on {name} with condition: service_healthy")
+    if "UPSTREAM_URL" in env_of(gateway):
+        problems.append(f"{gw_name} sets UPSTREAM_URL beside UPSTREAM_URLS: the gateway refuses both")
     if "api_keys" not in [s if isinstance(s, str) else s.get("source") for s in gateway.get("secrets") or []]:
         problems.append(f"{gw_name} is not granted the api_keys secret")
     host_ports = {
@@ -888,6 +890,10 @@ FLEET_MUTATIONS = {
     "a replica publishing a port": (
         lambda d: _svc(d, "api-1").__setitem__("ports", ["8000:8000"]),
         "api-1 publishes ports",
+    ),
+    "gateway with both upstream settings": (
+        lambda d: _svc(d, "gateway-fleet")["environment"].__setitem__("UPSTREAM_URL", "http://api-1:8000"),
+        "the gateway refuses both",
     ),
     "two replicas only": (
         lambda d: d["services"].pop("api-3"),
