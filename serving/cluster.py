@@ -40,6 +40,13 @@ class Seat:
         """The fleet's version (committed, or being switched to): it must stay loaded here."""
         return self.fleet.active(self.model)
 
+    def vacate(self) -> None:
+        """The model is no longer served here (its folder went): it stops counting for
+        this replica's readiness, and wants nothing."""
+        self.listener = None
+        self.want(None)
+        self.set_loaded(())
+
     def status(self) -> ModelStatus | None:
         """The model as the fleet sees it here (None: not reported to the fleet yet)."""
         return next((model for model in self.fleet.status().models if model.model == self.model), None)

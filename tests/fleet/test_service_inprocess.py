@@ -10,6 +10,8 @@ from support.server import free_port
 
 from regwatch.api.settings import Settings
 from regwatch.events import EventType
+from regwatch.fleet import FleetConfig
+from regwatch.serving.cluster import Cluster
 from regwatch.serving.relay import dedup_key
 
 FAST = {"fleet_member_ttl": 1.0, "fleet_heartbeat": 0.2}
@@ -129,3 +131,20 @@ def test_bad_fleet_settings_stop_the_start_with_the_reason() -> None:
     assert Settings(nats_url="").fleet_config() is None
     config = Settings(nats_url=url, replica_id="api-1", fleet_prepare_deadline=5).fleet_config()
     assert config is not None and (config.replica_id, config.prepare_deadline) == ("api-1", 5)
+
+
+async def test_a_model_no_longer_served_stops_counting_for_readiness(nats_server: NatsServer) -> None:
+    cluster = Cluster(FleetConfig(url=nats_server.url, replica_id="r0", heartbeat_interval=0.2, member_ttl=1))
+    changed = anyio.Event()
+    async with cluster.fleet:
+        served, gone = cluster.seat("default"), cluster.seat("gone")
+        served.listener = lambda status: changed.set() if status.answer == "1.0.0" else None
+        served.want("1.0.0")
+        served.set_loaded({"1.0.0"})
+        gone.want("1.0.0")  # wanted, never loaded here: this replica is not ready
+        with anyio.fail_after(20):
+            await changed.wait()
+        assert served.not_ready() is None and gone.not_ready() is not None
+        assert not cluster.fleet.ready
+        gone.vacate()
+        assert cluster.fleet.ready
