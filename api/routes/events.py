@@ -53,7 +53,7 @@ def snapshot_bytes(svc: ServiceState) -> bytes:
 _snapshot_at = lru_cache(maxsize=2)(snapshot_event)
 
 
-async def local_stream(svc: ServiceState, resume_from: str | None) -> AsyncIterator[bytes | memoryview]:
+async def _stream(svc: ServiceState, resume_from: str | None) -> AsyncIterator[bytes | memoryview]:
     subscription = svc.bus.subscribe(
         PUBLIC_TYPES | {EventType.RESET, EventType.KEEPALIVE}, maxsize=svc.settings.subscriber_queue
     )
@@ -97,4 +97,4 @@ async def stream_events(
         from ..fleet_stream import fleet_stream  # cluster mode only (imports NATS)
 
         return EventSourceResponse(fleet_stream(svc, svc.cluster.fleet, resume_from))
-    return EventSourceResponse(local_stream(svc, resume_from))
+    return EventSourceResponse(_stream(svc, resume_from))
