@@ -5,14 +5,18 @@ watcher --hints--> bus --> ServedModels --> RegistrySync --> LiveModel --> bus -
 
 Every background task runs under the `Supervisor`: a failure is reported and restarted,
 never allowed to take the others (or the lifespan) down with it.
+
+In cluster mode (`REGWATCH_NATS_URL`), the fleet membership and the relay of events into
+the fleet's stream run beside them, and each model's LiveModel gets its seat in the fleet.
 """
 
 import asyncio
 import gc
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from functools import partial
+from typing import TYPE_CHECKING
 
 import anyio
 import sklearn
@@ -36,11 +40,14 @@ from .body_limit import BodyLimitMiddleware
 from .errors import install_error_handlers
 from .metrics import Metrics, RequestMetricsMiddleware
 from .request_id import RequestIdMiddleware
-from .routes import dashboard, events, health, models, predict, v2
+from .routes import dashboard, events, fleet, health, models, predict, v2
 from .routes import metrics as metrics_route
 from .service_metrics import ServiceCollector
 from .settings import Settings
 from .state import ServiceState
+
+if TYPE_CHECKING:
+    from regwatch.serving.cluster import Cluster
 
 log = logging.getLogger("regwatch.api")
 
@@ -58,6 +65,51 @@ def _make_versions_dir(registry: ModelRegistry) -> None:
         registry.versions_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:  # a file in its place, a read-only volume: the sync says what is wrong
         log.warning("cannot create %s: %s", registry.versions_dir, exc)
+
+
+def _builder(settings: Settings, bus: EventBus, cluster: "Cluster | None") -> Callable[[str], ServedModel]:
+    """How one model is put together: the default one, and every one found later."""
+    root = settings.registry.absolute()
+    policy = settings.load_policy()
+    # Shared by every model: inspections in threads, and loads competing for the CPU.
+    inspections = anyio.CapacityLimiter(PARALLEL_INSPECTIONS)
+    loads = anyio.CapacityLimiter(settings.load_concurrency)
+
+    def build(name: str) -> ServedModel:
+        registry = ModelRegistry(
+            model_dir(root, name, settings.default_model),
+            include_prereleases=settings.include_prereleases,
+            settle_seconds=settings.settle_seconds,
+            max_metadata_bytes=settings.max_metadata_bytes,
+            allow_pickle=settings.allow_pickle,
+            scan=False,
+        )
+        seat = cluster.seat(name) if cluster is not None else None
+        live = LiveModel(
+            registry,
+            bus,
+            model=name,
+            policy=policy,
+            concurrency=settings.load_concurrency,
+            limiter=loads,
+            pinned_slots=settings.pinned_cache_size,
+            pinned_wait=settings.pinned_wait_seconds,
+            pinned_interval=settings.pinned_load_interval,
+            keep_previous=settings.keep_previous,
+            seat=seat,
+        )
+        # `latest/` is kept for readers of the original layout: the default model's only.
+        sync = RegistrySync(
+            registry,
+            bus,
+            model=name,
+            on_change=live.changed,
+            mirror_latest=name == settings.default_model,
+            limiter=inspections,
+        )
+        return ServedModel(name, registry, sync, live, seat)
+
+    return build
 
 
 def _restart_policy(settings: Settings) -> RestartPolicy:
@@ -82,43 +134,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         bus = EventBus(buffer_size=settings.event_buffer, queue_size=settings.subscriber_queue)
         bus.bind(asyncio.get_running_loop())
         root = settings.registry.absolute()
-        policy = settings.load_policy()
-        # Shared by every model: inspections in threads, and loads competing for the CPU.
-        inspections = anyio.CapacityLimiter(PARALLEL_INSPECTIONS)
-        loads = anyio.CapacityLimiter(settings.load_concurrency)
+        cluster = relay = None
+        if (fleet_config := settings.fleet_config()) is not None:
+            from regwatch.serving.cluster import Cluster  # cluster mode only (imports NATS)
+            from regwatch.serving.relay import EventRelay
 
-        def build(name: str) -> ServedModel:
-            registry = ModelRegistry(
-                model_dir(root, name, settings.default_model),
-                include_prereleases=settings.include_prereleases,
-                settle_seconds=settings.settle_seconds,
-                max_metadata_bytes=settings.max_metadata_bytes,
-                allow_pickle=settings.allow_pickle,
-                scan=False,
-            )
-            live = LiveModel(
-                registry,
-                bus,
-                model=name,
-                policy=policy,
-                concurrency=settings.load_concurrency,
-                limiter=loads,
-                pinned_slots=settings.pinned_cache_size,
-                pinned_wait=settings.pinned_wait_seconds,
-                pinned_interval=settings.pinned_load_interval,
-                keep_previous=settings.keep_previous,
-            )
-            # `latest/` is kept for readers of the original layout: the default model's only.
-            sync = RegistrySync(
-                registry,
-                bus,
-                model=name,
-                on_change=live.changed,
-                mirror_latest=name == settings.default_model,
-                limiter=inspections,
-            )
-            return ServedModel(name, registry, sync, live)
-
+            cluster = Cluster(fleet_config)
+            relay = EventRelay(bus, cluster.fleet)
         watcher = FolderWatcher(
             root,
             bus,
@@ -137,13 +159,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         async with anyio.create_task_group() as tasks:
             supervisor = Supervisor(tasks, bus, _restart_policy(settings))
-            models = ServedModels(root, bus, supervisor, build, settings.default_model)
+            models = ServedModels(
+                root, bus, supervisor, _builder(settings, bus, cluster), settings.default_model
+            )
             svc = app.state.service = ServiceState(
-                settings, bus, models, watcher, supervisor, metrics, batcher
+                settings, bus, models, watcher, supervisor, metrics, batcher, cluster, relay
             )
             metrics.registry.register(ServiceCollector(svc))
             try:
                 supervisor.start("metrics", partial(metrics.follow, bus))
+                if cluster is not None and relay is not None:
+                    from .fleet_metrics import FleetCollector
+
+                    metrics.registry.register(FleetCollector(cluster.fleet, relay))
+                    supervisor.start("fleet", cluster.fleet.run)  # joins while the volume is scanned
+                    supervisor.start("fleet-events", relay.run)
                 await anyio.to_thread.run_sync(_make_versions_dir, models.default.registry)
                 await models.discover()
                 supervisor.start("models", models.run)
@@ -177,10 +207,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         lifespan=lifespan,
     )
-    install_error_handlers(app)
+    install_error_handlers(app, cluster=bool(settings.nats_url))
     # Starlette tries routes in order: the two predict paths come first (routing cost grows
     # with every route tried before the match).
-    for routes in (predict, v2, models, events, health, metrics_route, dashboard):
+    for routes in (predict, v2, models, events, health, fleet, metrics_route, dashboard):
         app.include_router(routes.router)
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(RequestMetricsMiddleware, metrics=metrics)

@@ -77,14 +77,26 @@ async def _domain_error(request: Request, exc: Exception) -> Response:
     return response
 
 
+async def _fleet_not_ready(request: Request, exc: Exception) -> Response:
+    """Cluster mode: this replica cannot answer for the fleet now (a load balancer retries
+    another replica; `/readyz` says the same)."""
+    response = error_response(request, 503, str(exc))
+    response.headers["Retry-After"] = "1"
+    return response
+
+
 async def _unexpected_error(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return error_response(request, 500, "internal error")
 
 
-def install_error_handlers(app: FastAPI) -> None:
+def install_error_handlers(app: FastAPI, cluster: bool = False) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
     for kind in DOMAIN_ERRORS:
         app.add_exception_handler(kind, _domain_error)
+    if cluster:
+        from regwatch.fleet import FleetNotReady  # cluster mode only: a process alone never loads NATS
+
+        app.add_exception_handler(FleetNotReady, _fleet_not_ready)
     app.add_exception_handler(Exception, _unexpected_error)

@@ -1,13 +1,17 @@
 """Service configuration: every setting comes from a CLI flag or a `REGWATCH_*` variable."""
 
+from dataclasses import replace
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Self
 
-from pydantic import ByteSize, Field, field_validator
+from pydantic import ByteSize, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from regwatch.registry import DEFAULT_MAX_METADATA_BYTES
 from regwatch.serving import LoadPolicy, default_memory_limit
+
+if TYPE_CHECKING:
+    from regwatch.fleet import FleetConfig
 
 
 class Settings(BaseSettings):
@@ -89,6 +93,27 @@ class Settings(BaseSettings):
     task_failure_window_seconds: float = Field(
         300.0, gt=0, description="the window task_max_failures is counted in"
     )
+    nats_url: str | None = Field(
+        None,
+        description="cluster mode: replicas of one registry switch versions as one through this NATS "
+        "server (nats://host:4222, credentials as nats://user:pass@host:4222); unset: this process alone",
+    )
+    replica_id: str | None = Field(
+        None, description="this replica's name in the fleet, unique per process (default: <hostname>-<pid>)"
+    )
+    fleet: str = Field("default", description="the fleet's name: fleets sharing one NATS server stay apart")
+    fleet_prepare_deadline: float = Field(
+        30.0, gt=0, description="seconds the fleet waits for a slow replica to load a new version"
+    )
+    fleet_member_ttl: float = Field(
+        5.0,
+        gt=0,
+        description="seconds after its last heartbeat that a silent replica is dropped from the fleet",
+    )
+    fleet_heartbeat: float = Field(1.0, gt=0, description="seconds between a replica's heartbeats")
+    fleet_hold_timeout: float = Field(
+        2.0, gt=0, description="seconds a request may be held while the fleet switches versions, then 503"
+    )
     log_level: str = "info"
     log_json: bool = Field(False, description="one JSON object per log line")
     access_log: bool = Field(
@@ -104,6 +129,28 @@ class Settings(BaseSettings):
             allow_version_mismatch=self.allow_version_mismatch,
             skops_trusted=self.skops_trusted,
         )
+
+    def fleet_config(self) -> "FleetConfig | None":
+        """Cluster mode's settings; None without `REGWATCH_NATS_URL`."""
+        if not self.nats_url:
+            return None
+        from regwatch.fleet import FleetConfig  # only in cluster mode: a process alone never loads NATS
+
+        config = FleetConfig(
+            url=self.nats_url,
+            name=self.fleet,
+            heartbeat_interval=self.fleet_heartbeat,
+            member_ttl=self.fleet_member_ttl,
+            prepare_deadline=self.fleet_prepare_deadline,
+            hold_timeout=self.fleet_hold_timeout,
+        )
+        return replace(config, replica_id=self.replica_id) if self.replica_id else config
+
+    @model_validator(mode="after")
+    def _fleet_settings_are_valid(self) -> Self:
+        """A bad fleet setting stops the start with its reason (FleetConfig checks them)."""
+        self.fleet_config()
+        return self
 
     @field_validator("skops_trusted", mode="before")
     @classmethod

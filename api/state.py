@@ -1,6 +1,7 @@
 """The objects one running service shares between its lifespan and its routes."""
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from fastapi import Request
 
@@ -10,6 +11,10 @@ from regwatch.watcher import FolderWatcher
 
 from .metrics import Metrics
 from .settings import Settings
+
+if TYPE_CHECKING:  # cluster mode only
+    from regwatch.serving.cluster import Cluster
+    from regwatch.serving.relay import EventRelay
 
 
 # eq=False: one service is one identity (hashable, so per-service caches can key on it).
@@ -22,6 +27,8 @@ class ServiceState:
     supervisor: Supervisor
     metrics: Metrics
     batcher: Batcher
+    cluster: "Cluster | None" = None  # cluster mode: this replica's fleet membership
+    relay: "EventRelay | None" = None  # cluster mode: bus -> the fleet's event stream
 
     @property
     def default(self) -> ServedModel:

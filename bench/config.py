@@ -32,6 +32,7 @@ class Config:
     models_requests: int = 20
     memory_swaps: int = 300
     format_calls: int = 2000  # predict calls per timing of one format (bench/scenarios/formats.py)
+    fleet_trials: int = 30  # renames into the fleet's registry (and as many into the one alone)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -62,4 +63,5 @@ QUICK = replace(
     scale_e2e_trials=4,
     models_requests=10,
     memory_swaps=20,
+    fleet_trials=8,
 )

@@ -17,7 +17,7 @@ from regwatch.registry import ModelFormat, ModelRegistry, RegistryError, is_mode
 from regwatch.registry.layout import MODEL_NAME_RE
 from regwatch.registry.release import read_release
 
-from . import models, release
+from . import fleet_view, models, release
 from .common import ModelOption, RegistryOption, fail, load_settings, open_model
 
 app = typer.Typer(help="A scikit-learn model registry that is a plain folder.", no_args_is_help=True)
@@ -255,3 +255,4 @@ def events(
 
 app.add_typer(models.app)
 app.add_typer(release.app)
+app.add_typer(fleet_view.app)

@@ -93,6 +93,10 @@ class Fleet:
         """Return once this replica has joined the fleet and read its pointers (the first time)."""
         await self._joined.wait()
 
+    async def online(self) -> None:
+        """Return once NATS is reachable (at once while it is)."""
+        await self._link.online()
+
     @property
     def connected(self) -> bool:
         return self._link.connected

@@ -96,7 +96,8 @@ class ModelGate:
 
 
 class Pass:
-    """`async with`: the version to answer with, counted in flight until the block ends."""
+    """`async with`: the version to answer with, counted in flight until the block ends
+    (or `await acquire()` ... `release()`, for a caller that cannot wrap a block)."""
 
     __slots__ = ("_gate", "_version")
 
@@ -104,11 +105,17 @@ class Pass:
         self._gate = gate
         self._version = ""
 
-    async def __aenter__(self) -> str:
+    async def acquire(self) -> str:
         self._version = await self._gate.acquire()
         return self._version
+
+    def release(self) -> None:
+        self._gate.release(self._version)
+
+    async def __aenter__(self) -> str:
+        return await self.acquire()
 
     async def __aexit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self._gate.release(self._version)
+        self.release()

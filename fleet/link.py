@@ -6,6 +6,7 @@ that changes; what to do about it is the coordinator's business.
 
 import logging
 from collections.abc import Callable
+from urllib.parse import urlsplit, urlunsplit
 
 import anyio
 import nats
@@ -20,6 +21,14 @@ from .status import Counters
 log = logging.getLogger("regwatch.fleet")
 
 NATS_ERRORS = (nats.errors.Error, OSError, TimeoutError)
+
+
+def redacted(url: str) -> str:
+    """The URL without its credentials (`nats://user:pass@host` is how they are given)."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    return urlunsplit(parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2]))
 
 
 class Link:
@@ -46,7 +55,9 @@ class Link:
                     error_cb=self._on_error,
                 )
             except NATS_ERRORS as exc:
-                log.warning("fleet %s: NATS at %s unreachable (%s)", self.config.name, self.config.url, exc)
+                log.warning(
+                    "fleet %s: NATS at %s unreachable (%s)", self.config.name, redacted(self.config.url), exc
+                )
                 await anyio.sleep(self.config.reconnect_wait)
                 continue
             self._set(True)

@@ -8,7 +8,7 @@ has (expired by its limits) or never issued raises `EventsLost`: the caller send
 
 import json
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from typing import Any
 
 import nats.errors
@@ -56,14 +56,18 @@ class FleetEvents:
         headers = {"Nats-Msg-Id": dedup_key} if dedup_key else None
         ack = await self._js.publish(
             self._config.events_subject,
-            json.dumps(payload, separators=(",", ":")).encode(),
+            json.dumps(payload, separators=(",", ":"), default=str).encode(),
             timeout=self._config.request_timeout,
             stream=self._config.events_stream,
             headers=headers,
         )
         return ack.seq
 
-    async def subscribe(self, after: int | None = None) -> AsyncIterator[tuple[int, dict[str, Any]]]:
+    async def last_sequence(self) -> int:
+        """The sequence of the newest event in the stream (0: none yet): a snapshot's id."""
+        return int((await self._js.stream_info(self._config.events_stream)).state.last_seq)
+
+    async def subscribe(self, after: int | None = None) -> AsyncGenerator[tuple[int, dict[str, Any]]]:
         """Yield `(sequence, payload)` for events after `after` (None: only new ones), forever."""
         config = api.ConsumerConfig(deliver_policy=api.DeliverPolicy.NEW)
         if after is not None:

@@ -22,23 +22,36 @@ goes on.
 A failed load is remembered for the files it read (version + fingerprint): no retry loop,
 but any change to the folder retries. Models alive at once: serving, previous, the pinned
 slots and the loads under way.
+
+In cluster mode (a `Seat`), the one thing that changes is the swap: where `reconcile` would
+swap, it holds the model and tells the fleet it wants that version; it swaps when the
+fleet answers with a version (`_fleet_changed`), which happens on every replica at once. It
+also loads and holds the fleet's version when that is not the one it would pick (a replica
+that starts, or was left behind, catches up), and reports every loaded version after each
+change, so the fleet knows what it can answer with.
 """
 
 import asyncio
 import logging
 import time
 from collections import OrderedDict
+from typing import TYPE_CHECKING
 
 import anyio
 
 from regwatch.events import EventBus, EventType
 from regwatch.registry import ModelRegistry, VersionState
 
-from .errors import LoadCancelled, LoadError, LoadPending
+from .errors import LoadCancelled, LoadError, LoadPending, NoModelServing
 from .loading import LoadedModel
 from .loads import Load, Loads, Outcome
 from .policy import LoadPolicy
 from .probe import start_zygote
+
+if TYPE_CHECKING:  # cluster mode only: a process without a fleet never imports it
+    from regwatch.fleet import ModelStatus
+
+    from .cluster import Seat
 
 log = logging.getLogger("regwatch.live")
 
@@ -58,6 +71,7 @@ class LiveModel:
         cold_start_grace: float = 2.0,
         pinned_interval: float = 1.0,
         keep_previous: bool = True,
+        seat: "Seat | None" = None,
     ) -> None:
         self.registry = registry
         self.bus = bus
@@ -80,6 +94,12 @@ class LiveModel:
         self._dirty = asyncio.Event()
         self._cold_start_grace = cold_start_grace
         self._started = time.monotonic()
+        # Cluster mode: the versions wanted and the fleet's, loaded but not (yet) serving.
+        self._seat = seat
+        self._held: dict[str, LoadedModel] = {}
+        self._wanted: str | None = None
+        if seat is not None:
+            seat.listener = self._fleet_changed
 
     @property
     def waiting(self) -> bool:
@@ -123,6 +143,17 @@ class LiveModel:
         pinned); starts no load. VersionNotFound for a version the index does not hold."""
         return self._ready(self.registry.resolve(version))
 
+    def answering(self, version: str) -> LoadedModel:
+        """Cluster mode: the model of the version the fleet's gate let a request through with
+        (the one serving, unless the gate moved on and the swap is its very next step)."""
+        serving = self.serving
+        if serving is not None and serving.version == version:
+            return serving
+        found = self._holding(version)
+        if found is None:
+            raise NoModelServing(f"version {version} is not loaded here")
+        return found
+
     # -- following the registry ------------------------------------------------------------
 
     def changed(self) -> None:
@@ -148,14 +179,16 @@ class LiveModel:
         index = self.registry.index
         self._forget_stale()
         window: list[VersionState] = []
+        if self._seat is not None and fresh is not None and fresh.version == self._seat.active:
+            self._held[fresh.version] = fresh
         for name in index.candidates():
             state = index.state(name)
             if state is None:
                 continue
             ready = self._ready(state, fresh)
             if ready is not None:
-                if ready is not self.serving and not self._waits_for_better(window):
-                    self._swap(ready)
+                if not self._waits_for_better(window):
+                    self._offer(ready)
                 break
             if len(window) < self._loads.concurrency and self._failure(state) is None:
                 window.append(state)
@@ -166,7 +199,72 @@ class LiveModel:
                 log.warning(
                     "%s: no servable version left; still serving %s", self.model, self.serving.version
                 )
+        if self._seat is not None:
+            self._keep_fleet_version(window)
         self._loads.schedule(window)
+        if self._seat is not None:
+            self._report()
+
+    def _offer(self, ready: LoadedModel) -> None:
+        """Serve the best ready model: at once alone; in a fleet, once the fleet says so."""
+        serving = self.serving
+        if self._seat is None:
+            if ready is not serving:
+                self._swap(ready)
+            return
+        if ready is not serving:
+            if serving is not None and serving.version == ready.version:
+                self._swap(ready)  # new files of the version the fleet answers with
+            else:
+                self._held[ready.version] = ready
+        if self._wanted != ready.version:
+            self._wanted = ready.version
+            self._seat.want(ready.version)
+            if ready is not self.serving:
+                log.info("%s loaded and warmed; the fleet switches once every replica is", ready.version)
+
+    # -- cluster mode ----------------------------------------------------------------------
+
+    def _fleet_changed(self, status: "ModelStatus") -> None:
+        """The fleet's view of this model changed: swap to its answer at once (before any
+        request passes the gate with it), then reconcile to load or let go of the rest."""
+        answer = status.answer
+        if answer is not None and (self.serving is None or self.serving.version != answer):
+            loaded = self._holding(answer)
+            if loaded is not None:
+                self._swap(loaded)
+        self._dirty.set()
+
+    def _holding(self, version: str) -> LoadedModel | None:
+        """A loaded model of `version`, whichever slot holds it (current files first)."""
+        found = [
+            loaded
+            for loaded in (self._held.get(version), self.serving, self._previous, self._pinned.get(version))
+            if loaded is not None and loaded.version == version
+        ]
+        return next((loaded for loaded in found if self._is_current(loaded)), found[0] if found else None)
+
+    def _keep_fleet_version(self, window: list[VersionState]) -> None:
+        """Load the fleet's version when it is not loaded here; let go of held models the
+        fleet no longer needs from this replica."""
+        assert self._seat is not None
+        active = self._seat.active
+        keep = {self._wanted, active}
+        for version in [version for version in self._held if version not in keep]:
+            del self._held[version]
+        state = self.registry.index.state(active) if active is not None else None
+        if (
+            state is not None
+            and self._ready(state) is None
+            and self._failure(state) is None
+            and all(queued.name != state.name for queued in window)
+        ):
+            window.append(state)
+
+    def _report(self) -> None:
+        assert self._seat is not None
+        held = (self.serving, self._previous, *self._pinned.values(), *self._held.values())
+        self._seat.set_loaded({loaded.version for loaded in held if loaded is not None})
 
     def _waits_for_better(self, loading: list[VersionState]) -> bool:
         """At a cold start, is a lower version that loaded first held back for a moment,
@@ -181,7 +279,13 @@ class LiveModel:
 
     def _ready(self, state: VersionState, fresh: LoadedModel | None = None) -> LoadedModel | None:
         """A loaded model of exactly this folder's current files, if there is one."""
-        for loaded in (fresh, self.serving, self._previous, self._pinned.get(state.name)):
+        for loaded in (
+            fresh,
+            self.serving,
+            self._previous,
+            self._pinned.get(state.name),
+            self._held.get(state.name),
+        ):
             if (
                 loaded is not None
                 and loaded.version == state.name
@@ -206,6 +310,9 @@ class LiveModel:
                 del self._failed[name]
         if self._previous is not None and not self._is_current(self._previous):
             self._previous = None
+        for name, loaded in list(self._held.items()):
+            if not self._is_current(loaded):
+                del self._held[name]
         for name, loaded in list(self._pinned.items()):
             if not self._is_current(loaded):
                 del self._pinned[name]
@@ -217,6 +324,8 @@ class LiveModel:
             del self._pinned[loaded.version]
         if self._previous is loaded:
             self._previous = None
+        if self._held.get(loaded.version) is loaded:
+            del self._held[loaded.version]
         if (
             self._keep_previous
             and old is not None

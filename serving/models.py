@@ -143,9 +143,11 @@ class ServedModels:
         )
 
     def _remove(self, name: str) -> None:
-        del self._models[name]
+        model = self._models.pop(name)
         self._supervisor.cancel(f"sync:{name}")
         self._supervisor.cancel(f"live:{name}")
+        if model.seat is not None:
+            model.seat.vacate()  # a fleet no longer waits for this replica to load it
         log.info("model %s removed: its folder is gone", name)
         self.bus.publish(EventType.MODEL_REMOVED, model=name)
 

@@ -4,6 +4,7 @@ Routes look a model up once by name (`ServiceState.model`) and pass this object 
 """
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from regwatch.registry import ModelRegistry
 
@@ -12,6 +13,9 @@ from .live import LiveModel
 from .loading import LoadedModel
 from .sync import RegistrySync
 
+if TYPE_CHECKING:
+    from .cluster import Seat
+
 
 @dataclass(frozen=True, slots=True, eq=False)
 class ServedModel:
@@ -19,6 +23,8 @@ class ServedModel:
     registry: ModelRegistry
     sync: RegistrySync
     live: LiveModel
+    # Cluster mode: requests that pin no version take `seat.enter(live)` instead of `choose`.
+    seat: "Seat | None" = None
 
     async def choose(self, version: str | None) -> LoadedModel:
         """The loaded model that answers: the serving one, or `version` pinned (loaded on

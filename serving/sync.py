@@ -13,6 +13,7 @@ writer, in a thread.
 """
 
 import asyncio
+import hashlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -211,11 +212,14 @@ class RegistrySync:
 
     def _apply(self, state: VersionState, announce: bool) -> None:
         before = self.registry.get_latest_version()
+        change_id = _change_id(self.model, state, self.registry.index.state(state.name))
         changes = self.registry.index.apply(state)
         for change in changes:
             if change.kind is ChangeKind.ADDED and not announce:
                 continue
-            details: dict[str, Any] = {"reason": change.reason} if change.reason else {}
+            details: dict[str, Any] = {"change_id": change_id}
+            if change.reason:
+                details["reason"] = change.reason
             changed = self.registry.index.state(change.name)
             if change.kind in (ChangeKind.ADDED, ChangeKind.UPDATED) and changed is not None:
                 details["metadata"] = changed.metadata
@@ -226,7 +230,9 @@ class RegistrySync:
             self._rechecks.touch(state.name, state.settles_in)
         after = self.registry.get_latest_version()
         if after != before:
-            self.bus.publish(EventType.LATEST_CHANGED, after, model=self.model, previous=before)
+            self.bus.publish(
+                EventType.LATEST_CHANGED, after, model=self.model, previous=before, change_id=change_id
+            )
             self._mirror_wanted.set()
         if changes or after != before:
             self._on_change()
@@ -241,3 +247,12 @@ class RegistrySync:
                 await anyio.to_thread.run_sync(self.registry.update_latest_mirror, latest)
             except OSError as exc:  # a read-only volume: the mirror is a courtesy, not a must
                 log.warning("cannot update the latest/ mirror: %s", exc)
+
+
+def _change_id(model: str, state: VersionState, known: VersionState | None) -> str:
+    """Names one change of one folder (its files before and after): every server watching
+    the volume computes the same id for it, and no other change has it. A fleet's event
+    stream keeps one copy of the events each replica publishes about it."""
+    before = known.fingerprint if known is not None else ()
+    seen = repr((model, state.name, before, state.fingerprint)).encode()
+    return hashlib.blake2b(seen, digest_size=8).hexdigest()

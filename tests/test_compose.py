@@ -26,6 +26,7 @@ import re
 import shutil
 import subprocess
 from pathlib import Path, PurePosixPath
+from urllib.parse import urlsplit
 
 import jsonschema
 import pytest
@@ -406,6 +407,98 @@ def check_compose(doc: dict, dockerfiles: dict[str, str] | None = None) -> list[
     return problems
 
 
+def check_fleet_profile(doc: dict) -> list[str]:
+    """Cluster mode (`--profile fleet`): NATS with JetStream on a volume, at least three API
+    replicas on the api's registry volume with distinct replica ids, and a gateway that
+    lists every replica. None of it starts without the profile."""
+    problems: list[str] = []
+    services = doc.get("services") or {}
+    fleet = {name: svc for name, svc in services.items() if "fleet" in (svc.get("profiles") or [])}
+    api = services.get("api") or {}
+    named_volumes = doc.get("volumes") or {}
+
+    nats_name = next(
+        (name for name, svc in fleet.items() if str(svc.get("image", "")).startswith("nats:")), None
+    )
+    if nats_name is None:
+        return ["the fleet profile has no NATS service (official image nats:...)"]
+    nats = fleet[nats_name]
+    version = re.match(r"nats:(\d+)\.(\d+)", str(nats["image"]))
+    if version is None or (int(version.group(1)), int(version.group(2))) < (2, 11):
+        problems.append(
+            f"{nats_name}: image {nats['image']} must pin NATS 2.11 or later (member entry expiry)"
+        )
+    command = [str(part) for part in nats.get("command") or []]
+    if not {"--jetstream", "-js"} & set(command):
+        problems.append(f"{nats_name} runs without JetStream")
+    store = next(
+        (command[i + 1] for i, part in enumerate(command[:-1]) if part in ("--store_dir", "-sd")), None
+    )
+    stored = [m for m in volume_mounts(nats) if m["target"] == store]
+    if store is None or not stored or stored[0]["source"] not in named_volumes:
+        problems.append(f"{nats_name}: the JetStream store is not on a named volume")
+    if published_ports(nats):
+        problems.append(f"{nats_name} publishes ports: NATS is for the replicas only")
+
+    registry = api_registry_path(api, API_DOCKERFILE.read_text())
+    api_volume = next((m["source"] for m in volume_mounts(api) if m["target"] == registry), None)
+    replicas = {name: svc for name, svc in fleet.items() if "REGWATCH_NATS_URL" in env_of(svc)}
+    if len(replicas) < 3:
+        problems.append(f"the fleet profile runs {len(replicas)} API replicas, not at least 3")
+    ids: dict[str, str] = {}
+    for name, svc in replicas.items():
+        env = {key: interpolate(value or "") for key, value in env_of(svc).items()}
+        if svc.get("image") != api.get("image"):
+            problems.append(f"{name} does not run the api image")
+        path = env.get("REGWATCH_REGISTRY") or registry
+        mounts = [m for m in volume_mounts(svc) if m["target"] == path]
+        if not mounts or mounts[0]["source"] != api_volume or mounts[0]["read_only"]:
+            problems.append(f"{name} does not mount the api's registry volume {api_volume} at {path}")
+        if (
+            urlsplit(env["REGWATCH_NATS_URL"]).hostname != nats_name
+            or depends_condition(svc, nats_name) is None
+        ):
+            problems.append(f"{name} does not use (and wait for) the fleet's NATS service {nats_name}")
+        replica_id = env.get("REGWATCH_REPLICA_ID", "")
+        if not replica_id or replica_id in ids:
+            problems.append(
+                f"{name}: REGWATCH_REPLICA_ID {replica_id!r} is missing or also {ids.get(replica_id)}'s"
+            )
+        ids[replica_id] = name
+        if published_ports(svc):
+            problems.append(f"{name} publishes ports: it must use `expose` only")
+
+    gateways = {name: svc for name, svc in fleet.items() if "UPSTREAM_URLS" in env_of(svc)}
+    if len(gateways) != 1:
+        return [*problems, "the fleet profile needs one gateway with UPSTREAM_URLS"]
+    ((gw_name, gateway),) = gateways.items()
+    upstreams = {
+        urlsplit(url).hostname for url in interpolate(env_of(gateway)["UPSTREAM_URLS"] or "").split(",")
+    }
+    if upstreams != set(replicas):
+        problems.append(
+            f"{gw_name} UPSTREAM_URLS names {sorted(upstreams)}, not the replicas {sorted(replicas)}"
+        )
+    for name in replicas:
+        if depends_condition(gateway, name) != "service_healthy":
+            problems.append(f"{gw_name} must depend on {name} with condition: service_healthy")
+    if "UPSTREAM_URL" in env_of(gateway):
+        problems.append(f"{gw_name} sets UPSTREAM_URL beside UPSTREAM_URLS: the gateway refuses both")
+    if "api_keys" not in [s if isinstance(s, str) else s.get("source") for s in gateway.get("secrets") or []]:
+        problems.append(f"{gw_name} is not granted the api_keys secret")
+    host_ports = {
+        interpolate(str(p)).split(":")[0]
+        for name in (gw_name, "gateway")
+        for p in published_ports(services.get(name) or {})
+    }
+    if "8080" not in port_targets(gateway) or len(host_ports) < 2:
+        problems.append(f"{gw_name} must publish its port 8080 on a host port of its own")
+    for name, svc in fleet.items():
+        if svc.get("restart") != "unless-stopped":
+            problems.append(f"{name} is not restarted unless stopped")
+    return problems
+
+
 def compose_variables(doc: dict) -> set[str]:
     names = set()
     for _, s in walk_strings(doc):
@@ -745,3 +838,72 @@ def test_the_image_builds_from_every_package_folder():
         if ins == "COPY" and "--from=" not in args
     }
     assert set(package_dirs.values()) <= copied, set(package_dirs.values()) - copied
+
+
+# ---------------------------------------------------------------- the fleet profile
+
+
+def test_the_fleet_profile_keeps_its_invariants():
+    doc = load_compose()
+    assert check_fleet_profile(doc) == []
+    fleet = {name for name, svc in doc["services"].items() if "fleet" in (svc.get("profiles") or [])}
+    assert fleet == {"nats", "api-1", "api-2", "api-3", "gateway-fleet"}
+    assert not doc["services"]["api"].get("profiles") and not doc["services"]["gateway"].get("profiles")
+    assert "REGWATCH_NATS_URL" not in env_of(doc["services"]["api"])  # a plain `up` runs one process alone
+
+
+FLEET_MUTATIONS = {
+    "two replicas with one id": (
+        lambda d: _svc(d, "api-2")["environment"].__setitem__("REGWATCH_REPLICA_ID", "api-1"),
+        "REGWATCH_REPLICA_ID 'api-1' is missing or also api-1's",
+    ),
+    "a replica on its own volume": (
+        lambda d: _svc(d, "api-3")["volumes"][0].__setitem__("source", "other"),
+        "api-3 does not mount the api's registry volume registry",
+    ),
+    "a replica pointing at another NATS": (
+        lambda d: _svc(d, "api-2")["environment"].__setitem__("REGWATCH_NATS_URL", "nats://elsewhere:4222"),
+        "api-2 does not use (and wait for) the fleet's NATS service nats",
+    ),
+    "NATS without JetStream": (
+        lambda d: _svc(d, "nats").__setitem__("command", ["nats-server"]),
+        "nats runs without JetStream",
+    ),
+    "JetStream store in the container": (
+        lambda d: _svc(d, "nats").__setitem__("volumes", []),
+        "the JetStream store is not on a named volume",
+    ),
+    "NATS older than 2.11": (
+        lambda d: _svc(d, "nats").__setitem__("image", "nats:2.10-alpine"),
+        "must pin NATS 2.11 or later",
+    ),
+    "gateway missing a replica": (
+        lambda d: _svc(d, "gateway-fleet")["environment"].__setitem__(
+            "UPSTREAM_URLS", "http://api-1:8000,http://api-2:8000"
+        ),
+        "UPSTREAM_URLS names ['api-1', 'api-2']",
+    ),
+    "gateway on the single gateway's port": (
+        lambda d: _svc(d, "gateway-fleet").__setitem__("ports", ["${GATEWAY_PORT:-8080}:8080"]),
+        "on a host port of its own",
+    ),
+    "a replica publishing a port": (
+        lambda d: _svc(d, "api-1").__setitem__("ports", ["8000:8000"]),
+        "api-1 publishes ports",
+    ),
+    "gateway with both upstream settings": (
+        lambda d: _svc(d, "gateway-fleet")["environment"].__setitem__("UPSTREAM_URL", "http://api-1:8000"),
+        "the gateway refuses both",
+    ),
+    "two replicas only": (
+        lambda d: d["services"].pop("api-3"),
+        "runs 2 API replicas",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FLEET_MUTATIONS))
+def test_fleet_profile_checker_catches(name):
+    mutate, expected = FLEET_MUTATIONS[name]
+    problems = check_fleet_profile(_mutate(mutate))
+    assert any(expected in p for p in problems), (name, problems)

@@ -16,11 +16,15 @@ paused by the transport's flow control after a slice or two, instead of each unr
 buffering its own copy of the whole document.
 
 When the service stops, the bus closes and every stream ends at once.
+
+In cluster mode, while NATS is reachable, the stream is the fleet's (`fleet_stream.py`):
+the same events from every replica, ids that any replica resumes from. While it is not,
+this replica's own events are served as above (their ids are of another range: resuming
+one on the fleet's stream, or the reverse, gets a `reset`).
 """
 
 import json
-import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from functools import lru_cache
 from typing import Annotated
 
@@ -30,8 +34,9 @@ from fastapi.sse import KEEPALIVE_COMMENT, EventSourceResponse, format_sse_event
 from regwatch.events import PUBLIC_TYPES, Event, EventType
 from regwatch.serving import ServedModel
 
+from ..sse import reset_event, resume_point, slices, snapshot_event
 from ..state import ServiceState, service
-from .models import ModelQuery, model_view, models_view
+from .models import ModelQuery
 
 router = APIRouter(tags=["events"])
 
@@ -42,9 +47,6 @@ def _encode(event: Event) -> bytes:
     return format_sse_event(data_str=data, event=event.type, id=str(event.id))
 
 
-SNAPSHOT_SLICE = 64 * 1024  # uvicorn pauses a stream once 64 KiB wait in its transport
-
-
 def snapshot_bytes(svc: ServiceState, only: ServedModel | None = None) -> bytes:
     """The snapshot event as it is sent, one shared object per bus state (and filter)."""
     return _snapshot_at(svc, only, svc.bus.last_id)
@@ -52,34 +54,7 @@ def snapshot_bytes(svc: ServiceState, only: ServedModel | None = None) -> bytes:
 
 # Every change to what the snapshot shows is published on the bus, so the last event id
 # names the state: one encoding per id, shared by every stream that asks at that id.
-@lru_cache(maxsize=8)
-def _snapshot_at(svc: ServiceState, only: ServedModel | None, last_id: int) -> bytes:
-    view = models_view(svc, only or svc.default)
-    if only is None:
-        view["all_models"] = [model_view(served) for served in svc.models]
-    data = json.dumps({"type": "snapshot", **view}, default=str)
-    return format_sse_event(data_str=data, event="snapshot", id=str(last_id))
-
-
-def _slices(data: bytes) -> Iterator[memoryview]:
-    view = memoryview(data)  # slicing a view copies nothing
-    return (view[start : start + SNAPSHOT_SLICE] for start in range(0, len(view), SNAPSHOT_SLICE))
-
-
-# ASCII digits only (`str.isdigit` also accepts "²"), and few enough to be an id we issue.
-_EVENT_ID = re.compile(r"[0-9]{1,19}")
-
-
-def _resume_point(last_event_id: str | None) -> int | None:
-    if last_event_id is None or not _EVENT_ID.fullmatch(last_event_id):
-        return None
-    return int(last_event_id)
-
-
-def _reset(reason: str) -> bytes:
-    return format_sse_event(
-        data_str=json.dumps({"type": EventType.RESET, "reason": reason}), event=EventType.RESET
-    )
+_snapshot_at = lru_cache(maxsize=8)(snapshot_event)
 
 
 async def _stream(
@@ -91,7 +66,7 @@ async def _stream(
         model=only.name if only else None,
     )
     # Subscribing and reading the buffer happen with no await in between: no gap, no repeat.
-    resume_at = _resume_point(resume_from)
+    resume_at = resume_point(resume_from)
     missed = svc.bus.since(resume_at) if resume_at is not None else None
     with subscription:
         if missed is not None:
@@ -100,15 +75,15 @@ async def _stream(
                     yield _encode(event)
         else:
             if resume_from:
-                yield _reset("the events after your Last-Event-ID are no longer available")
-            for piece in _slices(snapshot_bytes(svc, only)):
+                yield reset_event("the events after your Last-Event-ID are no longer available")
+            for piece in slices(snapshot_bytes(svc, only)):
                 yield piece
         async for event in subscription:
             if event.type is EventType.KEEPALIVE:
                 yield KEEPALIVE_COMMENT
             elif event.type is EventType.RESET:
-                yield _reset("you fell behind the event stream")
-                for piece in _slices(snapshot_bytes(svc, only)):
+                yield reset_event("you fell behind the event stream")
+                for piece in slices(snapshot_bytes(svc, only)):
                     yield piece
             else:
                 yield _encode(event)
@@ -128,4 +103,9 @@ async def stream_events(
     model: ModelQuery = None,
 ) -> EventSourceResponse:
     only = svc.model(model) if model is not None else None  # an unknown model: 404
-    return EventSourceResponse(_stream(svc, only, last_event_id_header or last_event_id))
+    resume_from = last_event_id_header or last_event_id
+    if svc.cluster is not None and svc.cluster.fleet.connected:
+        from ..fleet_stream import fleet_stream  # cluster mode only (imports NATS)
+
+        return EventSourceResponse(fleet_stream(svc, svc.cluster.fleet, only, resume_from))
+    return EventSourceResponse(_stream(svc, only, resume_from))

@@ -5,7 +5,8 @@ the process can no longer follow the registry, and an orchestrator should restar
 A task that is between restarts is reported but still counts as alive.
 """
 
-from typing import Annotated
+from dataclasses import asdict
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
@@ -35,9 +36,18 @@ async def healthz(svc: Annotated[ServiceState, Depends(service)]) -> JSONRespons
 
 
 def not_ready(svc: ServiceState) -> str | None:
-    """Why the service should not take traffic yet, or None: ready once some model serves
-    and no model is still loading its first version (a model whose every version failed
-    to load does not hold the others back)."""
+    """Why the service should not take traffic, or None. Alone: ready once some model
+    serves and no model is still loading its first version (a model whose every version
+    failed to load does not hold the others back). In a fleet: once every model has the
+    fleet's version loaded here (a replica left behind is not ready, so load balancers
+    drop it)."""
+    if svc.cluster is not None:
+        status = svc.cluster.fleet.status()
+        if status.ready:
+            return None
+        return "; ".join(model.reason for model in status.models if model.reason) or (
+            "no model is known to the fleet yet"
+        )
     waiting = [served.name for served in svc.models if served.live.waiting]
     if waiting:
         return f"still loading a first version of model(s) {', '.join(waiting[:10])}"
@@ -51,7 +61,11 @@ async def readyz(svc: Annotated[ServiceState, Depends(service)]) -> JSONResponse
     serving = {
         served.name: served.live.serving.version if served.live.serving else None for served in svc.models
     }
+    body: dict[str, Any] = {"models": serving}
+    if svc.cluster is not None:
+        status = svc.cluster.fleet.status()
+        body["fleet"] = {"connected": status.connected, "models": [asdict(model) for model in status.models]}
     reason = not_ready(svc)
     if reason is not None:
-        return JSONResponse({"status": "not ready", "reason": reason, "models": serving}, status_code=503)
-    return JSONResponse({"status": "ready", "serving": serving[svc.default.name], "models": serving})
+        return JSONResponse({"status": "not ready", "reason": reason, **body}, status_code=503)
+    return JSONResponse({"status": "ready", "serving": serving[svc.default.name], **body})

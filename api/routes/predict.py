@@ -95,16 +95,25 @@ async def predict(request: Request) -> JSONResponse:
     query = request.query_params
     served = svc.model(query.get("model"))  # ModelNotFound: 404
     body = _parse_body(await request.body(), svc.settings.max_batch)
-    # VersionNotFound, LoadError and NoModelServing become 404, 409 and 503 in `errors.py`.
-    loaded = await served.choose(query.get("version"))
-    _check_shape(body.instances, loaded)
-    features = np.asarray(body.instances, dtype=np.float64)
+    version = query.get("version")
+    # VersionNotFound, LoadError, NoModelServing and FleetNotReady: 404, 409, 503 (errors.py).
+    if served.seat is not None and version is None:
+        ticket = await served.seat.enter(served.live)  # cluster mode: the fleet's version
+        loaded = ticket.model
+    else:
+        ticket, loaded = None, await served.choose(version)
     try:
-        predictions = await svc.batcher.predict(loaded, features)
-    except (ValueError, TypeError) as exc:
-        raise HTTPException(422, f"model {loaded.version} rejected the input: {exc}") from None
-    svc.metrics.prediction_counter(served.name, loaded.version).inc(len(body.instances))
-    return JSONResponse(
-        {"model_version": loaded.version, "predictions": predictions.tolist()},
-        headers={"X-Model-Version": loaded.version},
-    )
+        _check_shape(body.instances, loaded)
+        features = np.asarray(body.instances, dtype=np.float64)
+        try:
+            predictions = await svc.batcher.predict(loaded, features)
+        except (ValueError, TypeError) as exc:
+            raise HTTPException(422, f"model {loaded.version} rejected the input: {exc}") from None
+        svc.metrics.prediction_counter(served.name, loaded.version).inc(len(body.instances))
+        return JSONResponse(
+            {"model_version": loaded.version, "predictions": predictions.tolist()},
+            headers={"X-Model-Version": loaded.version},
+        )
+    finally:
+        if ticket is not None:
+            ticket.leave()  # the response is built: no longer in flight on this version

@@ -80,22 +80,30 @@ async def infer(request: Request) -> JSONResponse:
     version: str | None = params.get("version")
     if version is not None and len(version) > MAX_VERSION:
         raise VersionNotFound(f"no version {version[:MAX_VERSION]!r}…")
-    loaded = await served.choose(version)
+    if served.seat is not None and version is None:
+        ticket = await served.seat.enter(served.live)  # cluster mode: the fleet's version
+        loaded = ticket.model
+    else:
+        ticket, loaded = None, await served.choose(version)
     try:
-        rows = oip.features(body, loaded, svc.settings.max_batch)
-        names = oip.outputs(body, loaded)
-        answers = [await svc.batcher.predict(loaded, rows, name) for name in names]
-    except (ValueError, TypeError) as exc:  # TensorError, or the model rejecting the rows
-        raise HTTPException(400, f"model version {loaded.version}: {exc}") from None
-    svc.metrics.prediction_counter(served.name, loaded.version).inc(len(rows))
-    answer: dict[str, Any] = {
-        "model_name": served.name,
-        "model_version": loaded.version,
-        "outputs": [oip.tensor(name, values) for name, values in zip(names, answers, strict=True)],
-    }
-    if body.id is not None:
-        answer["id"] = body.id
-    return JSONResponse(answer, headers={"X-Model-Version": loaded.version})
+        try:
+            rows = oip.features(body, loaded, svc.settings.max_batch)
+            names = oip.outputs(body, loaded)
+            answers = [await svc.batcher.predict(loaded, rows, name) for name in names]
+        except (ValueError, TypeError) as exc:  # TensorError, or the model rejecting the rows
+            raise HTTPException(400, f"model version {loaded.version}: {exc}") from None
+        svc.metrics.prediction_counter(served.name, loaded.version).inc(len(rows))
+        answer: dict[str, Any] = {
+            "model_name": served.name,
+            "model_version": loaded.version,
+            "outputs": [oip.tensor(name, values) for name, values in zip(names, answers, strict=True)],
+        }
+        if body.id is not None:
+            answer["id"] = body.id
+        return JSONResponse(answer, headers={"X-Model-Version": loaded.version})
+    finally:
+        if ticket is not None:
+            ticket.leave()  # the response is built: no longer in flight on this version
 
 
 def _not(message: str) -> HTTPException:
@@ -122,6 +130,13 @@ async def ready(svc: Svc) -> dict[str, Any]:
     return {"ready": True}
 
 
+def _not_ready(served: ServedModel) -> str | None:
+    """Why `served` cannot answer a request that pins no version (alone, or in the fleet)."""
+    if served.seat is not None:
+        return served.seat.not_ready()
+    return None if served.live.serving is not None else f"model {served.name!r}: no version is serving yet"
+
+
 async def _metadata(served: ServedModel, version: str | None) -> dict[str, Any]:
     loaded = await served.choose(version)
     return oip.model_metadata(served.name, served.registry.index.available(), loaded)
@@ -139,9 +154,8 @@ async def version_metadata(name: ModelName, version: VersionName, svc: Svc) -> d
 
 @router.get("/models/{name}/ready", responses={400: {}, 404: {}})
 async def model_ready(name: ModelName, svc: Svc) -> dict[str, Any]:
-    served = svc.model(name)
-    if served.live.serving is None:
-        raise _not(f"model {name!r}: no version is serving yet")
+    if (reason := _not_ready(svc.model(name))) is not None:
+        raise _not(reason)
     return {"name": name, "ready": True}
 
 

@@ -9,6 +9,7 @@ from bench.context import MAIN, PEERS, Bench
 from bench.scenarios import (
     ceiling,
     drop,
+    fleet,
     formats,
     gateway,
     latency,
@@ -45,4 +46,5 @@ SCENARIOS = (
     Scenario("memory", "memory", memory.run),
     Scenario("models", "many models", models.run),
     Scenario("formats", "predict cost per model format", formats.run),
+    Scenario("fleet", "cluster mode", fleet.run),
 )

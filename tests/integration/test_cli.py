@@ -129,3 +129,9 @@ def test_events_of_one_model_asks_for_them_by_name():
         assert source.requests[0][0] == "/admin/events?model=default"
     bad = regwatch("events", "--url", "http://127.0.0.1:9", "--model", "../etc")
     assert bad.returncode == 1 and "'../etc' is not a model name" in bad.stderr
+
+
+def test_fleet_says_when_the_server_is_not_in_cluster_mode(server):
+    done = regwatch("fleet", "--url", server.url)
+    assert done.returncode == 1
+    assert "not in cluster mode" in done.stderr
