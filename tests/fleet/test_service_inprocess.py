@@ -25,7 +25,8 @@ async def test_without_a_nats_url_nothing_of_the_fleet_shows(root) -> None:
         await until_serving(svc, "1.0.0")
         assert svc.cluster is None and svc.model("default").seat is None
         assert (await client.get("/fleet")).status_code == 404
-        assert (await client.get("/readyz")).json() == {"status": "ready", "serving": "1.0.0"}
+        ready = (await client.get("/readyz")).json()
+        assert ready == {"status": "ready", "serving": "1.0.0", "models": {"default": "1.0.0"}}
         assert "regwatch_fleet" not in (await client.get("/metrics")).text
 
 
