@@ -9,6 +9,10 @@ the volume follows the same state, and it survives restarts. A file that does no
 
 The transitions are pure functions of the current state and refuse only what the state
 alone shows; whether a named version is servable is the caller's check.
+
+`serving` in `promote`/`rollback` is the version that took default traffic just before:
+the pinned stable, or, while following latest, the latest version on the volume at that
+moment. It becomes `previous` (rollback's target) and the history's "from".
 """
 
 import contextlib
@@ -27,6 +31,7 @@ from typing import Any
 from .errors import RegistryError
 from .files import read_regular
 from .layout import RELEASE_FILE
+from .versions import printable
 
 HISTORY_FILE = "release-history.jsonl"
 LOCK_FILE = ".release.lock"
@@ -58,8 +63,10 @@ class Release:
     # -- transitions -------------------------------------------------------------------
 
     def promote(self, version: str, serving: str | None) -> "Release":
-        """Pin default traffic to `version`; ends a canary. `serving` is the current stable."""
-        return replace(self, stable=version, previous=serving, canary=None)
+        """Pin default traffic to `version`; ends a canary. `serving` is what took default
+        traffic until now; promoting that very version keeps the rollback target."""
+        previous = self.previous if version == serving else serving
+        return replace(self, stable=version, previous=previous, canary=None)
 
     def rollback(self, serving: str | None) -> "Release":
         if self.previous is None:
@@ -92,10 +99,38 @@ class Release:
 
     # -- what it names -------------------------------------------------------------------
 
+    def resolve(self, ref: str) -> str:
+        """`ref` as a version: `@name` through the aliases, anything else as it is."""
+        if not ref.startswith("@"):
+            return ref
+        try:
+            return self.aliases[ref[1:]]
+        except KeyError:
+            raise ReleaseError(f"no alias {ref[1:]!r}") from None
+
     def versions(self) -> set[str]:
         """Every version this state routes traffic to (each must be loaded before it does)."""
         named = {self.stable, self.shadow, self.canary.version if self.canary else None}
         return {v for v in named if v is not None}
+
+    def describe(self, latest: str | None) -> str:
+        """The state for a terminal, one field a line; `latest` is what following latest
+        serves now. Values may come from a hand edit, so they are escaped for printing."""
+
+        def show(value: str | None) -> str:
+            return "-" if value is None else printable(value)
+
+        stable = f"follows latest ({show(latest)})" if self.stable is None else show(self.stable)
+        canary = f"{show(self.canary.version)} at {self.canary.percent:g}%" if self.canary else "-"
+        aliases = ", ".join(f"@{printable(k)} -> {printable(v)}" for k, v in sorted(self.aliases.items()))
+        rows = {
+            "stable": stable,
+            "previous": show(self.previous),
+            "canary": canary,
+            "shadow": show(self.shadow),
+            "aliases": aliases or "-",
+        }
+        return "\n".join(f"{key:<9} {value}" for key, value in rows.items())
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -107,28 +142,28 @@ class Release:
     def from_json(cls, data: Any) -> "Release":
         """Parse a release file's content strictly: anything odd is refused as a whole."""
         if not isinstance(data, dict):
-            raise ReleaseError(f"{RELEASE_FILE} must hold a JSON object")
+            raise ReleaseError("it must hold a JSON object")
         known = {"mode", "stable", "previous", "canary", "shadow", "aliases"}
         if unknown := sorted(set(data) - known):
-            raise ReleaseError(f"{RELEASE_FILE} has unknown keys: {', '.join(unknown)}")
+            raise ReleaseError(f"unknown keys: {', '.join(unknown)}")
         for key in ("stable", "previous", "shadow"):
             if data.get(key) is not None and not isinstance(data[key], str):
-                raise ReleaseError(f"{RELEASE_FILE}: {key} must be a version string or null")
+                raise ReleaseError(f"{key} must be a version string or null")
         canary = data.get("canary")
         if canary is not None:
             if not (isinstance(canary, dict) and set(canary) == {"version", "percent"}):
-                raise ReleaseError(f"{RELEASE_FILE}: canary must be {{version, percent}} or null")
+                raise ReleaseError("canary must be {version, percent} or null")
             percent = canary["percent"]
             if not isinstance(canary["version"], str) or isinstance(percent, bool):
-                raise ReleaseError(f"{RELEASE_FILE}: canary must name a version and a percent")
+                raise ReleaseError("canary must name a version and a percent")
             if not isinstance(percent, int | float) or not 0 < percent <= 100:
-                raise ReleaseError(f"{RELEASE_FILE}: canary percent must be in (0, 100]")
+                raise ReleaseError("canary percent must be in (0, 100]")
             canary = Canary(canary["version"], float(percent))
         aliases = data.get("aliases") or {}
         if not isinstance(aliases, dict) or not all(
             isinstance(k, str) and ALIAS_RE.fullmatch(k) and isinstance(v, str) for k, v in aliases.items()
         ):
-            raise ReleaseError(f"{RELEASE_FILE}: aliases must map names to version strings")
+            raise ReleaseError("aliases must map names to version strings")
         return cls(data.get("stable"), data.get("previous"), canary, data.get("shadow"), aliases)
 
 
@@ -150,16 +185,16 @@ def in_canary(bucket: int, percent: float) -> bool:
 def read_release(model_dir: Path) -> Release:
     """The model's release state; the default state when there is no file.
 
-    Raises `ReleaseError` for a file that cannot be used (the caller keeps what it had)."""
+    Raises `ReleaseError` naming the file and why it cannot be used (the caller keeps
+    what it had; the file is left for whoever edited it to fix)."""
     path = model_dir / RELEASE_FILE
     if not os.path.lexists(path):
         return Release()
     try:
         raw, _ = read_regular(path, MAX_RELEASE_BYTES)
-        data = json.loads(raw)
+        return Release.from_json(json.loads(raw))
     except (RegistryError, ValueError, RecursionError) as exc:
-        raise ReleaseError(f"{RELEASE_FILE} cannot be used: {exc}") from None
-    return Release.from_json(data)
+        raise ReleaseError(f"{path} cannot be used: {exc}") from None
 
 
 def read_history(model_dir: Path) -> list[dict[str, Any]]:
@@ -192,9 +227,18 @@ def locked(model_dir: Path) -> Iterator[None]:
 
 
 def write_release(
-    model_dir: Path, state: Release, *, actor: str, action: str, before: str | None, after: str | None
+    model_dir: Path,
+    state: Release,
+    *,
+    actor: str,
+    action: str,
+    before: str | None,
+    after: str | None,
+    details: Mapping[str, Any] | None = None,
 ) -> None:
-    """Replace the state atomically, then append the change to the history."""
+    """Replace the state atomically, then append the change to the history (`details`, such
+    as a canary's percent or an alias's name, are kept in the entry beside the fixed fields,
+    never in place of one)."""
     body = json.dumps(state.to_json(), indent=2).encode() + b"\n"
     temp = model_dir / f".{RELEASE_FILE}.{os.getpid()}.tmp"
     with contextlib.suppress(FileNotFoundError):
@@ -213,6 +257,7 @@ def write_release(
         "from": before,
         "to": after,
     }
+    entry |= {key: value for key, value in (details or {}).items() if key not in entry}
     fd = os.open(model_dir / HISTORY_FILE, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o644)
     try:
         os.write(fd, json.dumps(entry).encode() + b"\n")

@@ -1,6 +1,7 @@
 """Release state on the volume: transitions, strict parsing, routing buckets, atomic writes."""
 
 import json
+import re
 
 import pytest
 from hypothesis import given
@@ -133,3 +134,52 @@ def test_a_link_planted_at_the_temp_name_is_never_written_through(tmp_path):
     )
     assert victim.read_text() == "untouched"
     assert read_release(tmp_path).shadow == "2.0.0"
+
+
+def test_promoting_what_already_serves_keeps_the_rollback_target():
+    state = Release().promote("1.1.0", serving="1.2.0")
+    again = state.with_canary("2.0.0", 5).promote("1.1.0", serving="1.1.0")
+    assert (again.stable, again.previous, again.canary) == ("1.1.0", "1.2.0", None)
+    assert Release().promote("1.2.0", serving="1.2.0").previous is None
+
+
+def test_an_alias_reference_resolves_through_the_aliases():
+    state = Release().with_alias("champion", "1.0.0")
+    assert state.resolve("@champion") == "1.0.0"
+    assert state.resolve("2.0.0") == "2.0.0"
+    with pytest.raises(ReleaseError, match="no alias 'nope'"):
+        state.resolve("@nope")
+
+
+def test_describe_says_what_serves_and_escapes_what_a_hand_edit_put_there():
+    following = Release().describe(latest="1.2.0").splitlines()
+    assert following[0] == "stable    follows latest (1.2.0)"
+    assert "canary    -" in following
+    hostile = Release("1.0.0\x1b[2J", None, Canary("2.0.0", 12.5), None, {"b": "1.0.0", "a": "2.0.0"})
+    text = hostile.describe(latest=None)
+    assert "\x1b" not in text and "1.0.0\\x1b[2J" in text
+    assert "canary    2.0.0 at 12.5%" in text
+    assert "aliases   @a -> 2.0.0, @b -> 1.0.0" in text
+
+
+def test_history_details_sit_beside_the_fixed_fields_never_in_place_of_one(tmp_path):
+    write_release(
+        tmp_path,
+        Release().with_canary("2.0.0", 10),
+        actor="alice",
+        action="canary",
+        before=None,
+        after="2.0.0",
+        details={"percent": 10.0, "actor": "mallory"},
+    )
+    (entry,) = read_history(tmp_path)
+    assert (entry["actor"], entry["percent"], entry["to"]) == ("alice", 10.0, "2.0.0")
+
+
+def test_a_file_that_cannot_be_used_is_named_with_its_path(tmp_path):
+    (tmp_path / RELEASE_FILE).write_text('{"stable": "1.0.0",')
+    with pytest.raises(ReleaseError, match="^" + re.escape(f"{tmp_path / RELEASE_FILE} cannot be used: ")):
+        read_release(tmp_path)
+    (tmp_path / RELEASE_FILE).write_text('{"canary": {"version": "2.0.0", "percent": 0}}')
+    with pytest.raises(ReleaseError, match="cannot be used: canary percent must be in"):
+        read_release(tmp_path)
