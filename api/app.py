@@ -2,6 +2,8 @@
 
 watcher --hints--> bus --> ServedModels --> RegistrySync --> LiveModel --> bus --> SSE
                            (per model)      (index)          (swap)
+                                        --> ReleaseFile ------^
+                                            (release.json: stable, canary, shadow)
 
 Every background task runs under the `Supervisor`: a failure is reported and restarted,
 never allowed to take the others (or the lifespan) down with it.
@@ -25,9 +27,12 @@ from regwatch.serving import (
     Batcher,
     LiveModel,
     RegistrySync,
+    ReleaseFile,
     RestartPolicy,
+    Role,
     ServedModel,
     ServedModels,
+    Shadow,
     Supervisor,
 )
 from regwatch.watcher import FolderWatcher
@@ -36,7 +41,7 @@ from .body_limit import BodyLimitMiddleware
 from .errors import install_error_handlers
 from .metrics import Metrics, RequestMetricsMiddleware
 from .request_id import RequestIdMiddleware
-from .routes import dashboard, events, health, models, predict, v2
+from .routes import dashboard, events, health, models, predict, release, v2
 from .routes import metrics as metrics_route
 from .service_metrics import ServiceCollector
 from .settings import Settings
@@ -88,8 +93,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         loads = anyio.CapacityLimiter(settings.load_concurrency)
 
         def build(name: str) -> ServedModel:
+            folder = model_dir(root, name, settings.default_model)
             registry = ModelRegistry(
-                model_dir(root, name, settings.default_model),
+                folder,
                 include_prereleases=settings.include_prereleases,
                 settle_seconds=settings.settle_seconds,
                 max_metadata_bytes=settings.max_metadata_bytes,
@@ -117,7 +123,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 mirror_latest=name == settings.default_model,
                 limiter=inspections,
             )
-            return ServedModel(name, registry, sync, live)
+            shadow = Shadow(
+                live,
+                batcher,
+                queue_size=settings.shadow_queue,
+                predicted=lambda version, rows: metrics.prediction_counter(name, version, Role.SHADOW).inc(
+                    rows
+                ),
+            )
+            return ServedModel(name, registry, sync, live, ReleaseFile(folder, bus, live, model=name), shadow)
 
         watcher = FolderWatcher(
             root,
@@ -180,7 +194,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     # Starlette tries routes in order: the two predict paths come first (routing cost grows
     # with every route tried before the match).
-    for routes in (predict, v2, models, events, health, metrics_route, dashboard):
+    for routes in (predict, v2, models, events, health, metrics_route, dashboard, release):
         app.include_router(routes.router)
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(RequestMetricsMiddleware, metrics=metrics)

@@ -21,24 +21,35 @@ goes on.
 
 A failed load is remembered for the files it read (version + fingerprint): no retry loop,
 but any change to the folder retries. Models alive at once: serving, previous, the pinned
-slots and the loads under way.
+slots, the versions the release state keeps, and the loads under way.
+
+The release state in force (`follow`) changes only what `reconcile` aims for. Following
+latest is the walk above. A promoted stable serves once loaded; new versions are still
+loaded (the latest is kept loaded, so promoting it is instant) but take no default
+traffic; when the stable is gone or failed, what serves keeps serving (nothing serves yet:
+the walk above). A canary and a shadow are loaded and kept (never evicted) while named,
+and take their traffic only once loaded. Each role that cannot be served is reported once
+per reason (`release_version_unavailable`).
 """
 
 import asyncio
 import logging
 import time
 from collections import OrderedDict
+from functools import partial
 
 import anyio
 
 from regwatch.events import EventBus, EventType
-from regwatch.registry import ModelRegistry, VersionState
+from regwatch.registry import ModelRegistry, VersionNotFound, VersionState
+from regwatch.registry.release import Release
 
 from .errors import LoadCancelled, LoadError, LoadPending
 from .loading import LoadedModel
 from .loads import Load, Loads, Outcome
 from .policy import LoadPolicy
 from .probe import start_zygote
+from .routing import Role, Split
 
 log = logging.getLogger("regwatch.live")
 
@@ -80,6 +91,12 @@ class LiveModel:
         self._dirty = asyncio.Event()
         self._cold_start_grace = cold_start_grace
         self._started = time.monotonic()
+        # The release state in force, and what it keeps loaded (canary, shadow, latest).
+        self.release = Release()
+        self.canary: Split | None = None  # a loaded canary: it takes its share
+        self.shadow: LoadedModel | None = None  # a loaded shadow: it is compared
+        self.unavailable: dict[Role, tuple[str, str]] = {}  # role -> the version named, why not
+        self._kept: dict[str, LoadedModel] = {}
 
     @property
     def waiting(self) -> bool:
@@ -142,12 +159,27 @@ class LiveModel:
         finally:
             self._loads.close()
 
+    def follow(self, release: Release) -> None:
+        """Serve by this release state from now on (reconciled soon)."""
+        self.release = release
+        self._dirty.set()
+
     def reconcile(self, fresh: LoadedModel | None = None) -> None:
-        """Serve the best ready version (`fresh`: a load that just finished) and have the
-        better ones loaded; awaits nothing, so what it checks is what it swaps."""
-        index = self.registry.index
+        """Serve what the release state asks for once it is ready (`fresh`: a load that just
+        finished) and have the rest loaded; awaits nothing, so what it checks is what it swaps."""
         self._forget_stale()
         window: list[VersionState] = []
+        unavailable: dict[Role, tuple[str, str]] = {}
+        stable = self.release.stable
+        if stable is None or not self._serve_stable(stable, fresh, window, unavailable):
+            self._serve_best(fresh, window)
+        self._keep_named(fresh, window, unavailable)
+        self._report(unavailable)
+        self._loads.schedule(window)
+
+    def _serve_best(self, fresh: LoadedModel | None, window: list[VersionState]) -> None:
+        """Follow latest: serve the best ready candidate, load the better ones."""
+        index = self.registry.index
         for name in index.candidates():
             state = index.state(name)
             if state is None:
@@ -166,7 +198,78 @@ class LiveModel:
                 log.warning(
                     "%s: no servable version left; still serving %s", self.model, self.serving.version
                 )
-        self._loads.schedule(window)
+
+    def _serve_stable(
+        self,
+        version: str,
+        fresh: LoadedModel | None,
+        window: list[VersionState],
+        unavailable: dict[Role, tuple[str, str]],
+    ) -> bool:
+        """Serve the promoted `version` once loaded. False when it cannot serve and what
+        served is gone from disk too: then default traffic falls back to following latest."""
+        ready = self._want(Role.STABLE, version, fresh, window, unavailable)
+        if ready is not None and ready is not self.serving:
+            self._swap(ready)
+        return Role.STABLE not in unavailable or (self.serving is not None and self._is_current(self.serving))
+
+    def _keep_named(
+        self, fresh: LoadedModel | None, window: list[VersionState], unavailable: dict[Role, tuple[str, str]]
+    ) -> None:
+        """Load and keep what the state names besides stable: the canary, the shadow and,
+        while a stable is promoted, the latest (validated and ready: promoting it is instant)."""
+        release = self.release
+        want = partial(self._want, fresh=fresh, window=window, unavailable=unavailable)
+        canary = want(Role.CANARY, release.canary.version) if release.canary else None
+        shadow = want(Role.SHADOW, release.shadow) if release.shadow else None
+        latest = self.registry.index.latest()
+        held = want(None, latest) if release.stable and latest else None
+        self._kept = {loaded.version: loaded for loaded in (canary, shadow, held) if loaded}
+        for role, now, before in (
+            (Role.CANARY, canary, self.canary.model if self.canary else None),
+            (Role.SHADOW, shadow, self.shadow),
+        ):
+            if now is not None and now is not before:
+                log.info("%s: %s %s takes its traffic", self.model, role, now.version)
+                self.bus.publish(EventType.RELEASE_VERSION_READY, now.version, model=self.model, role=role)
+        self.canary = Split(canary, release.canary.percent) if canary and release.canary else None
+        self.shadow = shadow
+
+    def _want(
+        self,
+        role: Role | None,
+        version: str,
+        fresh: LoadedModel | None,
+        window: list[VersionState],
+        unavailable: dict[Role, tuple[str, str]],
+    ) -> LoadedModel | None:
+        """The loaded model of `version` (any spelling) when ready; else have it loaded, or
+        note why it cannot be under its `role`."""
+        try:
+            state = self.registry.resolve(version)
+        except VersionNotFound:
+            why = "is not on the volume (or not complete)"
+        else:
+            if (ready := self._ready(state, fresh)) is not None:
+                return ready
+            if (reason := self._failure(state)) is None:
+                if all(queued.name != state.name for queued in window):
+                    window.append(state)
+                return None
+            why = f"failed to load: {reason}"
+        if role is not None:
+            unavailable[role] = (version, f"version {version} {why}")
+        return None
+
+    def _report(self, unavailable: dict[Role, tuple[str, str]]) -> None:
+        """Say once why each role the release state names cannot serve (until that changes)."""
+        for role, (version, reason) in unavailable.items():
+            if self.unavailable.get(role) != (version, reason):
+                log.warning("%s: the release's %s cannot serve: %s", self.model, role, reason)
+                self.bus.publish(
+                    EventType.RELEASE_VERSION_UNAVAILABLE, version, model=self.model, role=role, reason=reason
+                )
+        self.unavailable = unavailable
 
     def _waits_for_better(self, loading: list[VersionState]) -> bool:
         """At a cold start, is a lower version that loaded first held back for a moment,
@@ -181,7 +284,13 @@ class LiveModel:
 
     def _ready(self, state: VersionState, fresh: LoadedModel | None = None) -> LoadedModel | None:
         """A loaded model of exactly this folder's current files, if there is one."""
-        for loaded in (fresh, self.serving, self._previous, self._pinned.get(state.name)):
+        for loaded in (
+            fresh,
+            self.serving,
+            self._previous,
+            self._pinned.get(state.name),
+            self._kept.get(state.name),
+        ):
             if (
                 loaded is not None
                 and loaded.version == state.name

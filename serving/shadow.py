@@ -1,0 +1,163 @@
+"""Shadow traffic: default requests are also predicted by the shadow version, off the
+response path, and its answers compared with what stable answered.
+
+A request hands its rows and stable's answer to `offer` once its own answer is built: one
+`put_nowait` on a bounded queue (full: the rows are dropped and counted). `run` takes what
+is queued, merges it into one call per loaded shadow (through the shared `Batcher`, as any
+request), and compares row by row: the share of equal predictions, and for numeric
+(regression) answers the mean absolute difference. A shadow that raises, or answers the
+wrong number of rows, is counted as failed; nothing it does reaches a caller.
+
+Counts are in instances (rows). `compared`, `dropped` and `failed` only grow, for the life
+of the process; the agreement is over the rows compared with the current shadow version,
+and starts again when another version (or other files) becomes the shadow.
+"""
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from .batching import Batcher
+from .live import LiveModel
+from .loading import LoadedModel
+
+log = logging.getLogger("regwatch.shadow")
+
+Rows = npt.NDArray[Any]
+
+
+@dataclass
+class Agreement:
+    """How one shadow (a version's files) compares with stable so far."""
+
+    version: str
+    fingerprint: tuple[int, ...]
+    compared: int = 0
+    equal: int = 0
+    numeric: int = 0  # rows where both answers are numbers (regressors)
+    abs_diff: float = 0.0
+
+    def about(self, shadow: LoadedModel) -> bool:
+        return (self.version, self.fingerprint) == (shadow.version, shadow.fingerprint)
+
+    @property
+    def share(self) -> float | None:
+        return self.equal / self.compared if self.compared else None
+
+    @property
+    def mean_abs_diff(self) -> float | None:
+        return self.abs_diff / self.numeric if self.numeric else None
+
+    def view(self) -> dict[str, Any]:
+        return {
+            "version": self.version,
+            "compared": self.compared,
+            "agreement": self.share,
+            "mean_abs_diff": self.mean_abs_diff,
+        }
+
+
+class Shadow:
+    def __init__(
+        self,
+        live: LiveModel,
+        batcher: Batcher,
+        *,
+        queue_size: int = 1024,
+        max_rows: int = 256,
+        predicted: Callable[[str, int], None] = lambda version, rows: None,
+    ) -> None:
+        self.live = live
+        self._batcher = batcher
+        self._max_rows = max_rows
+        self._predicted = predicted
+        self._queue: asyncio.Queue[tuple[LoadedModel, Rows, Rows]] = asyncio.Queue(queue_size)
+        self.compared = 0
+        self.dropped = 0
+        self.failed = 0
+        self.agreement: Agreement | None = None
+
+    @property
+    def current(self) -> Agreement | None:
+        """The agreement so far of the loaded shadow (None: no shadow, or not loaded yet)."""
+        shadow, agreement = self.live.shadow, self.agreement
+        if shadow is None or agreement is None or not agreement.about(shadow):
+            return None
+        return agreement
+
+    def view(self) -> dict[str, Any] | None:
+        """The comparison as `GET /models` shows it; None while no shadow is named."""
+        named = self.live.release.shadow
+        if named is None:
+            return None
+        current = self.current or Agreement(named, ())
+        return {**current.view(), "dropped": self.dropped, "failed": self.failed}
+
+    def offer(self, rows: Rows, answers: Rows) -> None:
+        """Stable answered `rows` with `answers`: have the shadow (if one is loaded) predict
+        them too, later. Never raises, never waits."""
+        shadow = self.live.shadow
+        if shadow is None:
+            return
+        try:
+            self._queue.put_nowait((shadow, rows, answers))
+        except asyncio.QueueFull:
+            self.dropped += len(rows)
+
+    async def run(self) -> None:
+        """Predict and compare what is offered, until cancelled."""
+        while True:
+            batch = [await self._queue.get()]
+            rows = len(batch[0][1])
+            while rows < self._max_rows and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+                rows += len(batch[-1][1])
+            for shadow in {id(item[0]): item[0] for item in batch}.values():
+                await self._compare(shadow, [item for item in batch if item[0] is shadow])
+
+    async def _compare(self, shadow: LoadedModel, items: list[tuple[LoadedModel, Rows, Rows]]) -> None:
+        rows = [item[1] for item in items]
+        stable = [item[2] for item in items]
+        count = sum(len(part) for part in rows)
+        try:
+            merged = np.concatenate(rows) if len(rows) > 1 else rows[0]
+            answers = np.asarray(await self._batcher.predict(shadow, merged))
+            if len(answers) != count:
+                raise ValueError(f"answered {len(answers)} rows for {count}")
+        except Exception as exc:  # model code (or rows of different widths): count, never raise
+            self.failed += count
+            log.debug("shadow %s failed on %d rows: %s", shadow.version, count, exc)
+            return
+        self._predicted(shadow.version, count)
+        self._tally(shadow, np.concatenate(stable) if len(stable) > 1 else stable[0], answers)
+
+    def _tally(self, shadow: LoadedModel, stable: Rows, answers: Rows) -> None:
+        agreement = self.agreement
+        if agreement is None or not agreement.about(shadow):
+            agreement = self.agreement = Agreement(shadow.version, shadow.fingerprint)
+        count = len(stable)
+        agreement.compared += count
+        agreement.equal += int(_equal_rows(stable, answers).sum())
+        if stable.dtype.kind == "f" and answers.dtype.kind in "fiu" and stable.shape == answers.shape:
+            agreement.numeric += count
+            agreement.abs_diff += float(np.abs(stable - answers).reshape(count, -1).mean(axis=1).sum())
+        self.compared += count
+
+
+def _equal_rows(stable: Rows, answers: Rows) -> npt.NDArray[np.bool_]:
+    """Per row: did both answer the same (every output, for multi-output models)?"""
+    count = len(stable)
+    if stable.shape != answers.shape:
+        return np.zeros(count, dtype=bool)
+    try:
+        equal = np.asarray(stable == answers)
+    except (TypeError, ValueError):  # labels of types that do not compare (str against int)
+        return np.zeros(count, dtype=bool)
+    if equal.shape != stable.shape:
+        return np.zeros(count, dtype=bool)
+    return np.asarray(equal.reshape(count, -1).all(axis=1), dtype=bool)
