@@ -97,6 +97,7 @@ class LiveModel:
         self.shadow: LoadedModel | None = None  # a loaded shadow: it is compared
         self.unavailable: dict[Role, tuple[str, str]] = {}  # role -> the version named, why not
         self._kept: dict[str, LoadedModel] = {}
+        self._running = False
 
     @property
     def waiting(self) -> bool:
@@ -151,18 +152,24 @@ class LiveModel:
         try:
             await anyio.to_thread.run_sync(start_zygote)
             self._started = time.monotonic()
+            self._running = True
             self._dirty.set()
             while True:
                 await self._dirty.wait()
                 self._dirty.clear()
                 self.reconcile()
         finally:
+            self._running = False
             self._loads.close()
 
     def follow(self, release: Release) -> None:
-        """Serve by this release state from now on (reconciled soon)."""
+        """Serve by this release state from now on: at once once running (a promoted version
+        that is loaded serves, a stopped canary takes no more requests, before this returns)."""
         self.release = release
-        self._dirty.set()
+        if self._running:
+            self.reconcile()
+        else:
+            self._dirty.set()
 
     def reconcile(self, fresh: LoadedModel | None = None) -> None:
         """Serve what the release state asks for once it is ready (`fresh`: a load that just
@@ -206,12 +213,13 @@ class LiveModel:
         window: list[VersionState],
         unavailable: dict[Role, tuple[str, str]],
     ) -> bool:
-        """Serve the promoted `version` once loaded. False when it cannot serve and what
-        served is gone from disk too: then default traffic falls back to following latest."""
+        """Serve the promoted `version` once loaded. False when it cannot serve and nothing
+        serves yet: then default traffic falls back to following latest (what serves keeps
+        serving otherwise, even when its folder is gone)."""
         ready = self._want(Role.STABLE, version, fresh, window, unavailable)
         if ready is not None and ready is not self.serving:
             self._swap(ready)
-        return Role.STABLE not in unavailable or (self.serving is not None and self._is_current(self.serving))
+        return Role.STABLE not in unavailable or self.serving is not None
 
     def _keep_named(
         self, fresh: LoadedModel | None, window: list[VersionState], unavailable: dict[Role, tuple[str, str]]

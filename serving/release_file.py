@@ -7,11 +7,14 @@ differs from the one in force is handed to the live model and published whole
 (`release_changed`). A file that cannot be used (bad JSON, unknown keys, a symlink, a FIFO,
 too big) is reported once per reason (`release_rejected` and a log line) and ignored as a
 whole: the last good state stays in force. A missing file is the default state (follow
-latest, no canary, no shadow, no aliases), so deleting it is a reset.
+latest, no canary, no shadow, no aliases), so deleting it is a reset; but only once it
+stays missing for `MISSING_GRACE` seconds: an editor that moves the file aside before it
+writes the new one must not send default traffic to latest in between.
 """
 
 import asyncio
 import logging
+import os
 from pathlib import Path
 
 import anyio
@@ -24,6 +27,8 @@ from regwatch.registry.release import Release, ReleaseError, read_release
 from .live import LiveModel
 
 log = logging.getLogger("regwatch.release")
+
+MISSING_GRACE = 1.0  # seconds a release file must stay missing before that means "reset"
 
 
 class ReleaseFile:
@@ -56,10 +61,15 @@ class ReleaseFile:
         """Read the file now and apply it; the state in force after that."""
         async with self._reading:
             try:
-                state = await anyio.to_thread.run_sync(read_release, self.folder)
+                state = await anyio.to_thread.run_sync(self._read)
+                if state is None and self.state != Release():
+                    await anyio.sleep(MISSING_GRACE)
+                    state = await anyio.to_thread.run_sync(self._read)
             except ReleaseError as exc:
                 self._reject(str(exc))
                 return self.state
+            if state is None:
+                state = Release()
             self.problem = None
             if state != self.state:
                 self.live.follow(state)
@@ -69,6 +79,12 @@ class ReleaseFile:
                         EventType.RELEASE_CHANGED, state.stable, model=self.model, release=state.to_json()
                     )
             return state
+
+    def _read(self) -> Release | None:
+        """The file's state; None when there is no file. Blocking: runs in a worker thread."""
+        if not os.path.lexists(self.folder / RELEASE_FILE):
+            return None
+        return read_release(self.folder)
 
     def _reject(self, reason: str) -> None:
         # Named without the server's own paths, escaped: unknown keys are quoted from the file.

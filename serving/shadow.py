@@ -119,6 +119,12 @@ class Shadow:
                 rows += len(batch[-1][1])
             for shadow in {id(item[0]): item[0] for item in batch}.values():
                 await self._compare(shadow, [item for item in batch if item[0] is shadow])
+            for _ in batch:
+                self._queue.task_done()
+
+    async def drained(self) -> None:
+        """Return once everything offered so far is compared (or failed)."""
+        await self._queue.join()
 
     async def _compare(self, shadow: LoadedModel, items: list[tuple[LoadedModel, Rows, Rows]]) -> None:
         rows = [item[1] for item in items]
