@@ -32,6 +32,8 @@ class Config:
     models_requests: int = 20
     memory_swaps: int = 300
     format_calls: int = 2000  # predict calls per timing of one format (bench/scenarios/formats.py)
+    shadow_rounds: int = 6  # interleaved rounds with and without a shadow, per concurrency
+    shadow_round_s: float = 1.5
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -62,4 +64,6 @@ QUICK = replace(
     scale_e2e_trials=4,
     models_requests=10,
     memory_swaps=20,
+    shadow_rounds=4,
+    shadow_round_s=1.0,
 )

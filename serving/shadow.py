@@ -3,10 +3,11 @@ response path, and its answers compared with what stable answered.
 
 A request hands its rows and stable's answer to `offer` once its own answer is built: one
 `put_nowait` on a bounded queue (full: the rows are dropped and counted). `run` takes what
-is queued, merges it into one call per loaded shadow (through the shared `Batcher`, as any
-request), and compares row by row: the share of equal predictions, and for numeric
-(regression) answers the mean absolute difference. A shadow that raises, or answers the
-wrong number of rows, is counted as failed; nothing it does reaches a caller.
+is queued after a short linger and hands it to the shared `Batcher` at once, which merges
+it into as few `predict` calls as it makes for any requests (on the loop in small batches,
+interleaved with requests), then compares row by row: the share of equal predictions, and
+for numeric (regression) answers the mean absolute difference. A shadow that raises, or
+answers the wrong number of rows, is counted as failed; nothing it does reaches a caller.
 
 Counts are in instances (rows). `compared`, `dropped` and `failed` only grow, for the life
 of the process; the agreement is over the rows compared with the current shadow version,
@@ -19,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import anyio
 import numpy as np
 import numpy.typing as npt
 
@@ -29,6 +31,9 @@ from .loading import LoadedModel
 log = logging.getLogger("regwatch.shadow")
 
 Rows = npt.NDArray[Any]
+# Nobody waits for a shadow's answer: offers that arrive within this many seconds share one
+# pass through the batcher, so a shadow costs each request a sliver of a predict call.
+LINGER = 0.01
 
 
 @dataclass
@@ -69,12 +74,14 @@ class Shadow:
         batcher: Batcher,
         *,
         queue_size: int = 1024,
-        max_rows: int = 256,
+        max_rows: int = 1024,
+        linger: float = LINGER,
         predicted: Callable[[str, int], None] = lambda version, rows: None,
     ) -> None:
         self.live = live
         self._batcher = batcher
         self._max_rows = max_rows
+        self._linger = linger
         self._predicted = predicted
         self._queue: asyncio.Queue[tuple[LoadedModel, Rows, Rows]] = asyncio.Queue(queue_size)
         self.compared = 0
@@ -113,12 +120,12 @@ class Shadow:
         """Predict and compare what is offered, until cancelled."""
         while True:
             batch = [await self._queue.get()]
+            await anyio.sleep(self._linger)  # let more arrive: one merged call for all of them
             rows = len(batch[0][1])
             while rows < self._max_rows and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
                 rows += len(batch[-1][1])
-            for shadow in {id(item[0]): item[0] for item in batch}.values():
-                await self._compare(shadow, [item for item in batch if item[0] is shadow])
+            await self._compare(batch)
             for _ in batch:
                 self._queue.task_done()
 
@@ -126,21 +133,19 @@ class Shadow:
         """Return once everything offered so far is compared (or failed)."""
         await self._queue.join()
 
-    async def _compare(self, shadow: LoadedModel, items: list[tuple[LoadedModel, Rows, Rows]]) -> None:
-        rows = [item[1] for item in items]
-        stable = [item[2] for item in items]
-        count = sum(len(part) for part in rows)
-        try:
-            merged = np.concatenate(rows) if len(rows) > 1 else rows[0]
-            answers = np.asarray(await self._batcher.predict(shadow, merged))
-            if len(answers) != count:
-                raise ValueError(f"answered {len(answers)} rows for {count}")
-        except Exception as exc:  # model code (or rows of different widths): count, never raise
-            self.failed += count
-            log.debug("shadow %s failed on %d rows: %s", shadow.version, count, exc)
-            return
-        self._predicted(shadow.version, count)
-        self._tally(shadow, np.concatenate(stable) if len(stable) > 1 else stable[0], answers)
+    async def _compare(self, batch: list[tuple[LoadedModel, Rows, Rows]]) -> None:
+        """Each request's rows through the batcher at once: merged into as few calls as it
+        makes (a request whose rows the shadow rejects fails alone), then compared."""
+        answers = await asyncio.gather(
+            *(self._batcher.predict(shadow, rows) for shadow, rows, _ in batch), return_exceptions=True
+        )
+        for (shadow, rows, stable), answer in zip(batch, answers, strict=True):
+            if isinstance(answer, BaseException) or len(answer) != len(rows):
+                self.failed += len(rows)  # model code: counted, never raised
+                log.debug("shadow %s failed on %d rows: %s", shadow.version, len(rows), answer)
+                continue
+            self._predicted(shadow.version, len(rows))
+            self._tally(shadow, stable, np.asarray(answer))
 
     def _tally(self, shadow: LoadedModel, stable: Rows, answers: Rows) -> None:
         agreement = self.agreement

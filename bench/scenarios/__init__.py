@@ -14,6 +14,7 @@ from bench.scenarios import (
     latency,
     memory,
     scale,
+    shadow,
     sse,
     swap_cost,
     swaps_under_load,
@@ -43,4 +44,5 @@ SCENARIOS = (
     Scenario("scale", "scale", scale.run),
     Scenario("memory", "memory", memory.run),
     Scenario("formats", "predict cost per model format", formats.run),
+    Scenario("shadow", "predict with and without a shadow", shadow.run),
 )
