@@ -183,3 +183,11 @@ def test_a_file_that_cannot_be_used_is_named_with_its_path(tmp_path):
     (tmp_path / RELEASE_FILE).write_text('{"canary": {"version": "2.0.0", "percent": 0}}')
     with pytest.raises(ReleaseError, match="cannot be used: canary percent must be in"):
         read_release(tmp_path)
+
+
+def test_history_lines_that_do_not_parse_or_nest_too_deep_are_skipped(tmp_path):
+    write_release(tmp_path, Release(), actor="alice", action="follow-latest", before=None, after=None)
+    with (tmp_path / "release-history.jsonl").open("a") as history:
+        history.write("[" * 100_000 + "\n" + "not json\n" + "[1, 2]\n")
+    write_release(tmp_path, Release(), actor="bob", action="follow-latest", before=None, after=None)
+    assert [entry["actor"] for entry in read_history(tmp_path)] == ["alice", "bob"]
