@@ -163,8 +163,8 @@ class LiveModel:
             self._loads.close()
 
     def follow(self, release: Release) -> None:
-        """Serve by this release state from now on: at once once running (a promoted version
-        that is loaded serves, a stopped canary takes no more requests, before this returns)."""
+        """Serve by this release state from now on; while running, before this returns (a
+        promoted version that is loaded serves, a stopped canary takes no more requests)."""
         self.release = release
         if self._running:
             self.reconcile()
