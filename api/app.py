@@ -2,6 +2,8 @@
 
 watcher --hints--> bus --> ServedModels --> RegistrySync --> LiveModel --> bus --> SSE
                            (per model)      (index)          (swap)
+                                        --> ReleaseFile ------^
+                                            (release.json: stable, canary, shadow)
 
 Every background task runs under the `Supervisor`: a failure is reported and restarted,
 never allowed to take the others (or the lifespan) down with it.
@@ -16,7 +18,7 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import sklearn
@@ -29,9 +31,12 @@ from regwatch.serving import (
     Batcher,
     LiveModel,
     RegistrySync,
+    ReleaseFile,
     RestartPolicy,
+    Role,
     ServedModel,
     ServedModels,
+    Shadow,
     Supervisor,
 )
 from regwatch.watcher import FolderWatcher
@@ -40,7 +45,7 @@ from .body_limit import BodyLimitMiddleware
 from .errors import install_error_handlers
 from .metrics import Metrics, RequestMetricsMiddleware
 from .request_id import RequestIdMiddleware
-from .routes import dashboard, events, fleet, health, models, predict, v2
+from .routes import dashboard, events, fleet, health, models, predict, release, v2
 from .routes import metrics as metrics_route
 from .service_metrics import ServiceCollector
 from .settings import Settings
@@ -67,7 +72,9 @@ def _make_versions_dir(registry: ModelRegistry) -> None:
         log.warning("cannot create %s: %s", registry.versions_dir, exc)
 
 
-def _builder(settings: Settings, bus: EventBus, cluster: "Cluster | None") -> Callable[[str], ServedModel]:
+def _builder(
+    settings: Settings, bus: EventBus, batcher: Batcher, metrics: Metrics, cluster: "Cluster | None"
+) -> Callable[[str], ServedModel]:
     """How one model is put together: the default one, and every one found later."""
     root = settings.registry.absolute()
     policy = settings.load_policy()
@@ -76,18 +83,16 @@ def _builder(settings: Settings, bus: EventBus, cluster: "Cluster | None") -> Ca
     loads = anyio.CapacityLimiter(settings.load_concurrency)
 
     def build(name: str) -> ServedModel:
+        folder = model_dir(root, name, settings.default_model)
         registry = ModelRegistry(
-            model_dir(root, name, settings.default_model),
+            folder,
             include_prereleases=settings.include_prereleases,
             settle_seconds=settings.settle_seconds,
             max_metadata_bytes=settings.max_metadata_bytes,
             allow_pickle=settings.allow_pickle,
             scan=False,
         )
-        seat = cluster.seat(name) if cluster is not None else None
-        live = LiveModel(
-            registry,
-            bus,
+        options: dict[str, Any] = dict(
             model=name,
             policy=policy,
             concurrency=settings.load_concurrency,
@@ -96,8 +101,14 @@ def _builder(settings: Settings, bus: EventBus, cluster: "Cluster | None") -> Ca
             pinned_wait=settings.pinned_wait_seconds,
             pinned_interval=settings.pinned_load_interval,
             keep_previous=settings.keep_previous,
-            seat=seat,
         )
+        seat = cluster.seat(name) if cluster is not None else None
+        if seat is None:
+            live = LiveModel(registry, bus, **options)
+        else:
+            from regwatch.serving.fleet_live import FleetLiveModel  # cluster mode only
+
+            live = FleetLiveModel(registry, bus, seat=seat, **options)
         # `latest/` is kept for readers of the original layout: the default model's only.
         sync = RegistrySync(
             registry,
@@ -107,7 +118,15 @@ def _builder(settings: Settings, bus: EventBus, cluster: "Cluster | None") -> Ca
             mirror_latest=name == settings.default_model,
             limiter=inspections,
         )
-        return ServedModel(name, registry, sync, live, seat)
+        counter = metrics.prediction_counter
+        shadow = Shadow(
+            live,
+            batcher,
+            queue_size=settings.shadow_queue,
+            predicted=lambda version, rows: counter(name, version, Role.SHADOW).inc(rows),
+        )
+        release = ReleaseFile(folder, bus, live, model=name)
+        return ServedModel(name, registry, sync, live, release, shadow, seat)
 
     return build
 
@@ -160,7 +179,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         async with anyio.create_task_group() as tasks:
             supervisor = Supervisor(tasks, bus, _restart_policy(settings))
             models = ServedModels(
-                root, bus, supervisor, _builder(settings, bus, cluster), settings.default_model
+                root,
+                bus,
+                supervisor,
+                _builder(settings, bus, batcher, metrics, cluster),
+                settings.default_model,
             )
             svc = app.state.service = ServiceState(
                 settings, bus, models, watcher, supervisor, metrics, batcher, cluster, relay
@@ -210,7 +233,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app, cluster=bool(settings.nats_url))
     # Starlette tries routes in order: the two predict paths come first (routing cost grows
     # with every route tried before the match).
-    for routes in (predict, v2, models, events, health, fleet, metrics_route, dashboard):
+    for routes in (predict, v2, models, events, health, fleet, metrics_route, dashboard, release):
         app.include_router(routes.router)
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(RequestMetricsMiddleware, metrics=metrics)

@@ -14,7 +14,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import Scope
 
 from regwatch.registry import VersionNotFound
-from regwatch.serving import LoadError, LoadPending, ModelNotFound, NoModelServing
+from regwatch.serving import LoadError, LoadPending, ModelNotFound, NoModelServing, ReleaseRefused
 
 log = logging.getLogger("regwatch.api")
 
@@ -23,6 +23,7 @@ DOMAIN_ERRORS: dict[type[Exception], tuple[int, str, dict[str, str]]] = {
     VersionNotFound: (404, "", {}),
     ModelNotFound: (404, "", {}),
     LoadError: (409, "the version cannot be served: ", {}),
+    ReleaseRefused: (409, "", {}),  # nothing changed
     NoModelServing: (503, "", {"Retry-After": "1"}),
     LoadPending: (503, "", {"Retry-After": "1"}),  # its load goes on: a retry soon will likely find it
 }

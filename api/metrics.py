@@ -32,8 +32,8 @@ class Metrics:
         )
         self.predictions = Counter(
             "regwatch_predictions",
-            "Instances predicted, by model and version",
-            ["model", "version"],
+            "Instances predicted, by model, version and role (stable, canary, shadow, pinned)",
+            ["model", "version", "role"],
             registry=r,
         )
         self.batch_rows = Histogram(

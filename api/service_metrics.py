@@ -30,6 +30,7 @@ class ServiceCollector(Collector):
             rescans += served.sync.rescans
         yield info
         yield versions
+        yield from _shadow_metrics(svc)
         gauges = {
             "regwatch_models": (
                 "Models served (the default one and every folder under models/)",
@@ -58,3 +59,37 @@ class ServiceCollector(Collector):
             up.add_metric([name], 1 if health.state is TaskState.RUNNING else 0)
         yield failures
         yield up
+
+
+def _shadow_metrics(svc: ServiceState) -> Iterator[Metric]:
+    """Each model's shadow comparison: counts for its life, agreement for the current shadow."""
+    agreement = GaugeMetricFamily(
+        "regwatch_shadow_agreement",
+        "Share of the current shadow's predictions equal to stable's",
+        labels=["model"],
+    )
+    mean_abs_diff = GaugeMetricFamily(
+        "regwatch_shadow_mean_abs_diff",
+        "Mean absolute difference between the current shadow's and stable's numeric predictions",
+        labels=["model"],
+    )
+    compared = CounterMetricFamily(
+        "regwatch_shadow_comparisons", "Instances predicted by a shadow and compared", labels=["model"]
+    )
+    dropped = CounterMetricFamily(
+        "regwatch_shadow_dropped", "Instances not shadowed: the shadow's queue was full", labels=["model"]
+    )
+    failed = CounterMetricFamily(
+        "regwatch_shadow_failures", "Instances the shadow failed to predict", labels=["model"]
+    )
+    for served in svc.models:
+        shadow = served.shadow
+        compared.add_metric([served.name], shadow.compared)
+        dropped.add_metric([served.name], shadow.dropped)
+        failed.add_metric([served.name], shadow.failed)
+        current = shadow.current
+        if current is not None and current.share is not None:
+            agreement.add_metric([served.name], current.share)
+        if current is not None and current.mean_abs_diff is not None:
+            mean_abs_diff.add_metric([served.name], current.mean_abs_diff)
+    yield from (agreement, mean_abs_diff, compared, dropped, failed)

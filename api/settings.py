@@ -1,10 +1,11 @@
 """Service configuration: every setting comes from a CLI flag or a `REGWATCH_*` variable."""
 
+import re
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Self
 
-from pydantic import ByteSize, Field, field_validator, model_validator
+from pydantic import ByteSize, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from regwatch.registry import DEFAULT_MAX_METADATA_BYTES
@@ -13,9 +14,13 @@ from regwatch.serving import LoadPolicy, default_memory_limit
 if TYPE_CHECKING:
     from regwatch.fleet import FleetConfig
 
+MIN_TOKEN_LENGTH = 16
+TOKEN_CHARACTERS = re.compile(r"[\x21-\x7e]*")
+
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="REGWATCH_", extra="ignore")
+    # Inputs are never echoed in errors: one of them is the admin token.
+    model_config = SettingsConfigDict(env_prefix="REGWATCH_", extra="ignore", hide_input_in_errors=True)
 
     registry: Path = Field(Path("var/registry"), description="registry root (holds versions/ and models/)")
     default_model: str = Field(
@@ -93,6 +98,15 @@ class Settings(BaseSettings):
     task_failure_window_seconds: float = Field(
         300.0, gt=0, description="the window task_max_failures is counted in"
     )
+    admin_token: SecretStr | None = Field(
+        None,
+        description="the bearer token the /release routes require (the gateway holds it); "
+        "unset: release changes over HTTP are disabled. At least 16 printable ASCII characters, "
+        "no spaces: openssl rand -hex 32",
+    )
+    shadow_queue: int = Field(
+        1024, ge=1, description="requests waiting for the shadow's prediction; beyond, they are dropped"
+    )
     nats_url: str | None = Field(
         None,
         description="cluster mode: replicas of one registry switch versions as one through this NATS "
@@ -157,6 +171,20 @@ class Settings(BaseSettings):
     def _comma_separated(cls, value: object) -> object:
         if isinstance(value, str):
             return tuple(name.strip() for name in value.split(",") if name.strip())
+        return value
+
+    @field_validator("admin_token", mode="after")
+    @classmethod
+    def _token_rule(cls, value: SecretStr | None) -> SecretStr | None:
+        """The gateway's key rule: what survives an `Authorization: Bearer` header unchanged,
+        and long enough to be out of reach of guessing. Errors never quote the token."""
+        if value is None or value.get_secret_value() == "":
+            return None
+        token = value.get_secret_value()
+        if not TOKEN_CHARACTERS.fullmatch(token):
+            raise ValueError("has a character outside printable ASCII (a space, a control or non-ASCII)")
+        if len(token) < MIN_TOKEN_LENGTH:
+            raise ValueError(f"is too short: at least {MIN_TOKEN_LENGTH} characters (openssl rand -hex 32)")
         return value
 
     @property

@@ -33,6 +33,8 @@ class Config:
     memory_swaps: int = 300
     format_calls: int = 2000  # predict calls per timing of one format (bench/scenarios/formats.py)
     fleet_trials: int = 30  # renames into the fleet's registry (and as many into the one alone)
+    shadow_rounds: int = 6  # interleaved rounds with and without a shadow, per concurrency
+    shadow_round_s: float = 1.5
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -64,4 +66,6 @@ QUICK = replace(
     models_requests=10,
     memory_swaps=20,
     fleet_trials=8,
+    shadow_rounds=4,
+    shadow_round_s=1.0,
 )

@@ -76,6 +76,7 @@ async def interleave(
         pooled = sorted(x for res, _ in results for x in res.latencies)
         out[name] = {
             "rps_rounds": [round(res.rps, 1) for res, _ in results],
+            "p50_ms_rounds": [ms(percentile(sorted(res.latencies), 50)) for res, _ in results],
             "rps": round(statistics.median(res.rps for res, _ in results), 1),
             "p50_ms": ms(percentile(pooled, 50)),
             "p99_ms": ms(percentile(pooled, 99)),

@@ -26,6 +26,14 @@ class EventType(StrEnum):
     MODEL_REJECTED = "model_rejected"
     # a background task raised (or gave up after repeated failures): see `task`, `error`
     TASK_FAILED = "task_failed"
+    # a model's release state in force changed (`release`: the full state)
+    RELEASE_CHANGED = "release_changed"
+    # a model's release file cannot be used (`reason`); the last good state stays in force
+    RELEASE_REJECTED = "release_rejected"
+    # a version the release state names cannot take its traffic (`role`, `reason`)
+    RELEASE_VERSION_UNAVAILABLE = "release_version_unavailable"
+    # the canary or the shadow the release state names is loaded and takes its traffic (`role`)
+    RELEASE_VERSION_READY = "release_version_ready"
     # internal: the folder of `version` of `model` may have changed
     VERSION_CHANGED = "version_changed"
     # internal: a model's folder (or its versions/, or models/ itself when `model` is None)
@@ -54,6 +62,10 @@ PUBLIC_TYPES = frozenset(
         EventType.MODEL_REMOVED,
         EventType.MODEL_REJECTED,
         EventType.TASK_FAILED,
+        EventType.RELEASE_CHANGED,
+        EventType.RELEASE_REJECTED,
+        EventType.RELEASE_VERSION_UNAVAILABLE,
+        EventType.RELEASE_VERSION_READY,
     }
 )
 

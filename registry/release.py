@@ -198,7 +198,8 @@ def read_release(model_dir: Path) -> Release:
 
 
 def read_history(model_dir: Path) -> list[dict[str, Any]]:
-    """The audit trail, oldest first (lines that do not parse are skipped)."""
+    """The audit trail, oldest first (lines that do not parse, or nest deeper than the
+    parser goes, are skipped)."""
     try:
         raw, _ = read_regular(model_dir / HISTORY_FILE, 64 * 1024 * 1024)
     except RegistryError:
@@ -207,7 +208,7 @@ def read_history(model_dir: Path) -> list[dict[str, Any]]:
     for line in raw.splitlines():
         try:
             entry = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):
             continue
         if isinstance(entry, dict):
             entries.append(entry)

@@ -10,13 +10,19 @@ from .live import LiveModel
 from .loading import LoadedModel, ModelLoad
 from .models import ServedModels
 from .policy import LoadPolicy, default_memory_limit
+from .release_commands import ReleaseRefused
+from .release_file import ReleaseFile
+from .routing import Choice, Role, Split
 from .served import ServedModel
+from .shadow import Agreement, Shadow
 from .supervisor import RestartPolicy, Supervisor, TaskFailed, TaskHealth, TaskState
 from .sync import PARALLEL_INSPECTIONS, RegistrySync
 
 __all__ = [
     "PARALLEL_INSPECTIONS",
+    "Agreement",
     "Batcher",
+    "Choice",
     "LiveModel",
     "LoadCancelled",
     "LoadError",
@@ -27,9 +33,14 @@ __all__ = [
     "ModelNotFound",
     "NoModelServing",
     "RegistrySync",
+    "ReleaseFile",
+    "ReleaseRefused",
     "RestartPolicy",
+    "Role",
     "ServedModel",
     "ServedModels",
+    "Shadow",
+    "Split",
     "Supervisor",
     "TaskFailed",
     "TaskHealth",

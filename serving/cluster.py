@@ -16,8 +16,10 @@ from typing import TYPE_CHECKING
 from regwatch.fleet import Fleet, FleetConfig, ModelStatus
 from regwatch.fleet.gate import Pass
 
+from .errors import NoModelServing
+
 if TYPE_CHECKING:
-    from .live import LiveModel
+    from .fleet_live import FleetLiveModel
     from .loading import LoadedModel
 
 
@@ -28,6 +30,7 @@ class Seat:
         self.fleet = fleet
         self.model = model
         self.listener: Callable[[ModelStatus], None] | None = None
+        self.live: FleetLiveModel | None = None  # the model's live model, which sits here
 
     def want(self, version: str | None) -> None:
         self.fleet.want(self.model, version)
@@ -44,6 +47,7 @@ class Seat:
         """The model is no longer served here (its folder went): it stops counting for
         this replica's readiness, and wants nothing."""
         self.listener = None
+        self.live = None
         self.want(None)
         self.set_loaded(())
 
@@ -58,13 +62,15 @@ class Seat:
             return f"model {self.model!r}: not known to the fleet yet"
         return None if status.ready else status.reason
 
-    async def enter(self, live: "LiveModel") -> "FleetTicket":
+    async def enter(self) -> "FleetTicket":
         """The model of the fleet's version for one request (FleetNotReady: answer 503),
         counted in flight until `leave()`: a fence waits for it before the fleet flips."""
         gate = self.fleet.gate(self.model)
         version = await gate.acquire()
         try:
-            return FleetTicket(live.answering(version), gate)
+            if self.live is None:
+                raise NoModelServing(f"model {self.model!r} is not served here")
+            return FleetTicket(self.live.answering(version), gate)
         except BaseException:
             gate.release()
             raise

@@ -21,37 +21,38 @@ goes on.
 
 A failed load is remembered for the files it read (version + fingerprint): no retry loop,
 but any change to the folder retries. Models alive at once: serving, previous, the pinned
-slots and the loads under way.
+slots, the versions the release state keeps, and the loads under way.
 
-In cluster mode (a `Seat`), the one thing that changes is the swap: where `reconcile` would
-swap, it holds the model and tells the fleet it wants that version; it swaps when the
-fleet answers with a version (`_fleet_changed`), which happens on every replica at once. It
-also loads and holds the fleet's version when that is not the one it would pick (a replica
-that starts, or was left behind, catches up), and reports every loaded version after each
-change, so the fleet knows what it can answer with.
+The release state in force (`follow`) changes only what `reconcile` aims for. Following
+latest is the walk above. A promoted stable serves once loaded; new versions are still
+loaded (the latest is kept loaded, so promoting it is instant) but take no default
+traffic; when the stable is gone or failed, what serves keeps serving (nothing serves yet:
+the walk above). A canary and a shadow are loaded and kept (never evicted) while named,
+and take their traffic only once loaded. Each role that cannot be served is reported once
+per reason (`release_version_unavailable`).
+
+A replica in a fleet is a `FleetLiveModel` (`fleet_live.py`): the same, except for what
+`_offer` does with a ready version and what `_schedule` also keeps loaded.
 """
 
 import asyncio
 import logging
 import time
 from collections import OrderedDict
-from typing import TYPE_CHECKING
+from functools import partial
 
 import anyio
 
 from regwatch.events import EventBus, EventType
-from regwatch.registry import ModelRegistry, VersionState
+from regwatch.registry import ModelRegistry, VersionNotFound, VersionState
+from regwatch.registry.release import Release
 
-from .errors import LoadCancelled, LoadError, LoadPending, NoModelServing
+from .errors import LoadCancelled, LoadError, LoadPending
 from .loading import LoadedModel
 from .loads import Load, Loads, Outcome
 from .policy import LoadPolicy
 from .probe import start_zygote
-
-if TYPE_CHECKING:  # cluster mode only: a process without a fleet never imports it
-    from regwatch.fleet import ModelStatus
-
-    from .cluster import Seat
+from .routing import Role, Split
 
 log = logging.getLogger("regwatch.live")
 
@@ -71,7 +72,6 @@ class LiveModel:
         cold_start_grace: float = 2.0,
         pinned_interval: float = 1.0,
         keep_previous: bool = True,
-        seat: "Seat | None" = None,
     ) -> None:
         self.registry = registry
         self.bus = bus
@@ -94,12 +94,13 @@ class LiveModel:
         self._dirty = asyncio.Event()
         self._cold_start_grace = cold_start_grace
         self._started = time.monotonic()
-        # Cluster mode: the versions wanted and the fleet's, loaded but not (yet) serving.
-        self._seat = seat
-        self._held: dict[str, LoadedModel] = {}
-        self._wanted: str | None = None
-        if seat is not None:
-            seat.listener = self._fleet_changed
+        # The release state in force, and what it keeps loaded (canary, shadow, latest).
+        self.release = Release()
+        self.canary: Split | None = None  # a loaded canary: it takes its share
+        self.shadow: LoadedModel | None = None  # a loaded shadow: it is compared
+        self.unavailable: dict[Role, tuple[str, str]] = {}  # role -> the version named, why not
+        self._kept: dict[str, LoadedModel] = {}
+        self._running = False
 
     @property
     def waiting(self) -> bool:
@@ -143,17 +144,6 @@ class LiveModel:
         pinned); starts no load. VersionNotFound for a version the index does not hold."""
         return self._ready(self.registry.resolve(version))
 
-    def answering(self, version: str) -> LoadedModel:
-        """Cluster mode: the model of the version the fleet's gate let a request through with
-        (the one serving, unless the gate moved on and the swap is its very next step)."""
-        serving = self.serving
-        if serving is not None and serving.version == version:
-            return serving
-        found = self._holding(version)
-        if found is None:
-            raise NoModelServing(f"version {version} is not loaded here")
-        return found
-
     # -- following the registry ------------------------------------------------------------
 
     def changed(self) -> None:
@@ -165,22 +155,51 @@ class LiveModel:
         try:
             await anyio.to_thread.run_sync(start_zygote)
             self._started = time.monotonic()
+            self._running = True
             self._dirty.set()
             while True:
                 await self._dirty.wait()
                 self._dirty.clear()
                 self.reconcile()
         finally:
+            self._running = False
             self._loads.close()
 
+    def follow(self, release: Release) -> None:
+        """Serve by this release state from now on; while running, before this returns (a
+        promoted version that is loaded serves, a stopped canary takes no more requests)."""
+        self.release = release
+        if self._running:
+            self.reconcile()
+        else:
+            self._dirty.set()
+
     def reconcile(self, fresh: LoadedModel | None = None) -> None:
-        """Serve the best ready version (`fresh`: a load that just finished) and have the
-        better ones loaded; awaits nothing, so what it checks is what it swaps."""
-        index = self.registry.index
+        """Serve what the release state asks for once it is ready (`fresh`: a load that just
+        finished) and have the rest loaded; awaits nothing, so what it checks is what it swaps."""
         self._forget_stale()
         window: list[VersionState] = []
-        if self._seat is not None and fresh is not None and fresh.version == self._seat.active:
-            self._held[fresh.version] = fresh
+        unavailable: dict[Role, tuple[str, str]] = {}
+        stable = self.release.stable
+        if stable is None or not self._serve_stable(stable, fresh, window, unavailable):
+            self._serve_best(fresh, window)
+        self._keep_named(fresh, window, unavailable)
+        self._report(unavailable)
+        self._schedule(window)
+
+    def _offer(self, ready: LoadedModel) -> None:
+        """`ready` is what the release state asks to serve: serve it (a fleet waits for
+        every replica first)."""
+        if ready is not self.serving:
+            self._swap(ready)
+
+    def _schedule(self, window: list[VersionState]) -> None:
+        """Have `window` loaded (and nothing else that is not pinned)."""
+        self._loads.schedule(window)
+
+    def _serve_best(self, fresh: LoadedModel | None, window: list[VersionState]) -> None:
+        """Follow latest: serve the best ready candidate, load the better ones."""
+        index = self.registry.index
         for name in index.candidates():
             state = index.state(name)
             if state is None:
@@ -199,72 +218,79 @@ class LiveModel:
                 log.warning(
                     "%s: no servable version left; still serving %s", self.model, self.serving.version
                 )
-        if self._seat is not None:
-            self._keep_fleet_version(window)
-        self._loads.schedule(window)
-        if self._seat is not None:
-            self._report()
 
-    def _offer(self, ready: LoadedModel) -> None:
-        """Serve the best ready model: at once alone; in a fleet, once the fleet says so."""
-        serving = self.serving
-        if self._seat is None:
-            if ready is not serving:
-                self._swap(ready)
-            return
-        if ready is not serving:
-            if serving is not None and serving.version == ready.version:
-                self._swap(ready)  # new files of the version the fleet answers with
-            else:
-                self._held[ready.version] = ready
-        if self._wanted != ready.version:
-            self._wanted = ready.version
-            self._seat.want(ready.version)
-            if ready is not self.serving:
-                log.info("%s loaded and warmed; the fleet switches once every replica is", ready.version)
+    def _serve_stable(
+        self,
+        version: str,
+        fresh: LoadedModel | None,
+        window: list[VersionState],
+        unavailable: dict[Role, tuple[str, str]],
+    ) -> bool:
+        """Serve the promoted `version` once loaded. False when it cannot serve and nothing
+        serves yet: then default traffic falls back to following latest (what serves keeps
+        serving otherwise, even when its folder is gone)."""
+        ready = self._want(Role.STABLE, version, fresh, window, unavailable)
+        if ready is not None:
+            self._offer(ready)
+        return Role.STABLE not in unavailable or self.serving is not None
 
-    # -- cluster mode ----------------------------------------------------------------------
-
-    def _fleet_changed(self, status: "ModelStatus") -> None:
-        """The fleet's view of this model changed: swap to its answer at once (before any
-        request passes the gate with it), then reconcile to load or let go of the rest."""
-        answer = status.answer
-        if answer is not None and (self.serving is None or self.serving.version != answer):
-            loaded = self._holding(answer)
-            if loaded is not None:
-                self._swap(loaded)
-        self._dirty.set()
-
-    def _holding(self, version: str) -> LoadedModel | None:
-        """A loaded model of `version`, whichever slot holds it (current files first)."""
-        found = [
-            loaded
-            for loaded in (self._held.get(version), self.serving, self._previous, self._pinned.get(version))
-            if loaded is not None and loaded.version == version
-        ]
-        return next((loaded for loaded in found if self._is_current(loaded)), found[0] if found else None)
-
-    def _keep_fleet_version(self, window: list[VersionState]) -> None:
-        """Load the fleet's version when it is not loaded here; let go of held models the
-        fleet no longer needs from this replica."""
-        assert self._seat is not None
-        active = self._seat.active
-        keep = {self._wanted, active}
-        for version in [version for version in self._held if version not in keep]:
-            del self._held[version]
-        state = self.registry.index.state(active) if active is not None else None
-        if (
-            state is not None
-            and self._ready(state) is None
-            and self._failure(state) is None
-            and all(queued.name != state.name for queued in window)
+    def _keep_named(
+        self, fresh: LoadedModel | None, window: list[VersionState], unavailable: dict[Role, tuple[str, str]]
+    ) -> None:
+        """Load and keep what the state names besides stable: the canary, the shadow and,
+        while a stable is promoted, the latest (validated and ready: promoting it is instant)."""
+        release = self.release
+        want = partial(self._want, fresh=fresh, window=window, unavailable=unavailable)
+        canary = want(Role.CANARY, release.canary.version) if release.canary else None
+        shadow = want(Role.SHADOW, release.shadow) if release.shadow else None
+        latest = self.registry.index.latest()
+        held = want(None, latest) if release.stable and latest else None
+        self._kept = {loaded.version: loaded for loaded in (canary, shadow, held) if loaded}
+        for role, now, before in (
+            (Role.CANARY, canary, self.canary.model if self.canary else None),
+            (Role.SHADOW, shadow, self.shadow),
         ):
-            window.append(state)
+            if now is not None and now is not before:
+                log.info("%s: %s %s takes its traffic", self.model, role, now.version)
+                self.bus.publish(EventType.RELEASE_VERSION_READY, now.version, model=self.model, role=role)
+        self.canary = Split(canary, release.canary.percent) if canary and release.canary else None
+        self.shadow = shadow
 
-    def _report(self) -> None:
-        assert self._seat is not None
-        held = (self.serving, self._previous, *self._pinned.values(), *self._held.values())
-        self._seat.set_loaded({loaded.version for loaded in held if loaded is not None})
+    def _want(
+        self,
+        role: Role | None,
+        version: str,
+        fresh: LoadedModel | None,
+        window: list[VersionState],
+        unavailable: dict[Role, tuple[str, str]],
+    ) -> LoadedModel | None:
+        """The loaded model of `version` (any spelling) when ready; else have it loaded, or
+        note why it cannot be under its `role`."""
+        try:
+            state = self.registry.resolve(version)
+        except VersionNotFound:
+            why = "is not on the volume (or not complete)"
+        else:
+            if (ready := self._ready(state, fresh)) is not None:
+                return ready
+            if (reason := self._failure(state)) is None:
+                if all(queued.name != state.name for queued in window):
+                    window.append(state)
+                return None
+            why = f"failed to load: {reason}"
+        if role is not None:
+            unavailable[role] = (version, f"version {version} {why}")
+        return None
+
+    def _report(self, unavailable: dict[Role, tuple[str, str]]) -> None:
+        """Say once why each role the release state names cannot serve (until that changes)."""
+        for role, (version, reason) in unavailable.items():
+            if self.unavailable.get(role) != (version, reason):
+                log.warning("%s: the release's %s cannot serve: %s", self.model, role, reason)
+                self.bus.publish(
+                    EventType.RELEASE_VERSION_UNAVAILABLE, version, model=self.model, role=role, reason=reason
+                )
+        self.unavailable = unavailable
 
     def _waits_for_better(self, loading: list[VersionState]) -> bool:
         """At a cold start, is a lower version that loaded first held back for a moment,
@@ -284,7 +310,7 @@ class LiveModel:
             self.serving,
             self._previous,
             self._pinned.get(state.name),
-            self._held.get(state.name),
+            self._kept.get(state.name),
         ):
             if (
                 loaded is not None
@@ -310,9 +336,6 @@ class LiveModel:
                 del self._failed[name]
         if self._previous is not None and not self._is_current(self._previous):
             self._previous = None
-        for name, loaded in list(self._held.items()):
-            if not self._is_current(loaded):
-                del self._held[name]
         for name, loaded in list(self._pinned.items()):
             if not self._is_current(loaded):
                 del self._pinned[name]
@@ -324,8 +347,6 @@ class LiveModel:
             del self._pinned[loaded.version]
         if self._previous is loaded:
             self._previous = None
-        if self._held.get(loaded.version) is loaded:
-            del self._held[loaded.version]
         if (
             self._keep_previous
             and old is not None

@@ -6,7 +6,11 @@ known yet, or for `models/` itself, re-lists `models/` (one `scandir`, coalesced
 folder becomes a model (its sync scans it, then its live model loads), a folder that went
 away stops being served, and a refused name is reported once, until it goes away.
 
-Each model runs two supervised tasks, `sync:<name>` and `live:<name>`.
+A model's release file is read before its first load decision, again on its hint and on
+every rescan.
+
+Each model runs four supervised tasks: `sync:<name>`, `release:<name>` (follows its release
+file), `shadow:<name>` (compares shadow predictions) and `live:<name>`.
 """
 
 import asyncio
@@ -25,9 +29,12 @@ from .supervisor import Supervisor
 
 log = logging.getLogger("regwatch.models")
 
+TASKS = ("sync", "release", "shadow", "live")  # each model's supervised tasks
+
 HINTS = (
     EventType.VERSION_CHANGED,
     EventType.MODEL_CHANGED,
+    EventType.RELEASE_FILE_CHANGED,
     EventType.RESCAN_REQUESTED,
     EventType.RESET,  # this subscription lagged: hints were lost
 )
@@ -68,20 +75,34 @@ class ServedModels:
     # -- start-up ----------------------------------------------------------------------
 
     async def discover(self) -> None:
-        """Build every model found under `models/` and start its sync (before the watcher
-        starts, so that no hint is lost); `scan` then indexes them all."""
+        """Build every model found under `models/` and start following it (before the
+        watcher starts, so that no hint is lost); `scan` then indexes them all."""
         for model in self._added(await self._list()):
-            self._supervisor.start(f"sync:{model.name}", model.sync.run)
-        self._supervisor.start(f"sync:{self.default.name}", self.default.sync.run)
+            self._follow(model)
+        self._follow(self.default)
 
     async def scan(self) -> None:
-        """Index every model at once (their inspections share one limiter), then load."""
+        """Index every model and read its release state, all at once (their inspections
+        share one limiter), then load."""
         models = list(self)
         async with anyio.create_task_group() as scans:
             for model in models:
-                scans.start_soon(model.sync.initial_scan)
+                scans.start_soon(self._first_look, model)
         for model in models:
             self._supervisor.start(f"live:{model.name}", model.live.run)
+
+    def _follow(self, model: ServedModel) -> None:
+        """Start the tasks that follow a model's folder (its live model starts after the
+        first look)."""
+        self._supervisor.start(f"sync:{model.name}", model.sync.run)
+        self._supervisor.start(f"release:{model.name}", model.release.run)
+        self._supervisor.start(f"shadow:{model.name}", model.shadow.run)
+
+    @staticmethod
+    async def _first_look(model: ServedModel) -> None:
+        """Before the first load decision: the versions on disk, and the release state."""
+        await model.sync.initial_scan()
+        await model.release.refresh(announce=False)
 
     # -- while serving -----------------------------------------------------------------
 
@@ -102,7 +123,10 @@ class ServedModels:
             model.sync.hint(version, renamed_in=renamed_in)
         elif kind is EventType.MODEL_CHANGED and model is not None:
             model.sync.rescan_soon()  # its versions/ appeared, went or was replaced
+            model.release.hint()
             self._relist_wanted.set()
+        elif kind is EventType.RELEASE_FILE_CHANGED and model is not None:
+            model.release.hint()
         elif kind in (EventType.RESCAN_REQUESTED, EventType.RESET):
             self._rescan_all()
         else:  # models/ itself, or a model we do not know (yet)
@@ -112,6 +136,7 @@ class ServedModels:
         self._relist_wanted.set()
         for model in self._models.values():
             model.sync.rescan_soon()
+            model.release.hint()
 
     async def _relist_when_wanted(self, tasks: TaskGroup) -> None:
         while True:
@@ -125,8 +150,8 @@ class ServedModels:
                     self._remove(name)
 
     async def _bring_up(self, model: ServedModel) -> None:
-        self._supervisor.start(f"sync:{model.name}", model.sync.run)
-        await model.sync.initial_scan()
+        self._follow(model)
+        await self._first_look(model)
         self._supervisor.start(f"live:{model.name}", model.live.run)
         registry = model.registry
         log.info(
@@ -144,8 +169,8 @@ class ServedModels:
 
     def _remove(self, name: str) -> None:
         model = self._models.pop(name)
-        self._supervisor.cancel(f"sync:{name}")
-        self._supervisor.cancel(f"live:{name}")
+        for task in TASKS:
+            self._supervisor.cancel(f"{task}:{name}")
         if model.seat is not None:
             model.seat.vacate()  # a fleet no longer waits for this replica to load it
         log.info("model %s removed: its folder is gone", name)

@@ -30,6 +30,24 @@ def model_view(served: ServedModel) -> dict[str, Any]:
         "versions": [describe(served, name) for name in index.available()],
         "rejected": [{"version": state.name, "reason": state.reason} for state in index.rejected()],
         "load_failures": served.live.failures,
+        "release": release_view(served),
+    }
+
+
+def release_view(served: ServedModel) -> dict[str, Any]:
+    """The release state in force, the version answering in each role (None: none, or not
+    loaded yet), why a named version cannot serve, and how the shadow agrees with stable."""
+    live = served.live
+    return {
+        "state": live.release.to_json(),
+        "roles": {
+            "stable": live.serving.version if live.serving else None,
+            "canary": live.canary.model.version if live.canary else None,
+            "shadow": live.shadow.version if live.shadow else None,
+        },
+        "unavailable": {role.value: reason for role, (_, reason) in live.unavailable.items()},
+        "file_problem": served.release.problem,
+        "shadow": served.shadow.view(),
     }
 
 

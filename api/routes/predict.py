@@ -1,4 +1,8 @@
-"""POST /predict: validate the batch, pick the model once, predict, say which version answered."""
+"""POST /predict: validate the batch, pick the model once, predict, say which version answered.
+
+Default traffic is routed by the model's release state (`ServedModel.choose`: stable, or the
+canary for its share of `X-Routing-Key`s); `?version=` and `?version=@alias` pin a version.
+A stable answer is also handed to the model's shadow, once the response is built."""
 
 from typing import Annotated, Any
 
@@ -8,7 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from regwatch.serving import LoadedModel
+from regwatch.serving import LoadedModel, Role
 
 from ..state import ServiceState
 
@@ -83,6 +87,13 @@ def _parse_body(raw: bytes, max_batch: int) -> PredictRequest:
                 "description": "the model (default: the default model)",
                 "schema": {"type": "string", "maxLength": 64},
             },
+            {
+                "name": "X-Routing-Key",
+                "in": "header",
+                "required": False,
+                "description": "sticky canary routing: the same key always gets the same side",
+                "schema": {"type": "string"},
+            },
         ],
         "requestBody": {
             "required": True,
@@ -95,13 +106,9 @@ async def predict(request: Request) -> JSONResponse:
     query = request.query_params
     served = svc.model(query.get("model"))  # ModelNotFound: 404
     body = _parse_body(await request.body(), svc.settings.max_batch)
-    version = query.get("version")
     # VersionNotFound, LoadError, NoModelServing and FleetNotReady: 404, 409, 503 (errors.py).
-    if served.seat is not None and version is None:
-        ticket = await served.seat.enter(served.live)  # cluster mode: the fleet's version
-        loaded = ticket.model
-    else:
-        ticket, loaded = None, await served.choose(version)
+    choice, ticket = await served.admit(query.get("version"), request.headers.get("x-routing-key"))
+    loaded = choice.model
     try:
         _check_shape(body.instances, loaded)
         features = np.asarray(body.instances, dtype=np.float64)
@@ -109,11 +116,14 @@ async def predict(request: Request) -> JSONResponse:
             predictions = await svc.batcher.predict(loaded, features)
         except (ValueError, TypeError) as exc:
             raise HTTPException(422, f"model {loaded.version} rejected the input: {exc}") from None
-        svc.metrics.prediction_counter(served.name, loaded.version).inc(len(body.instances))
-        return JSONResponse(
+        response = JSONResponse(
             {"model_version": loaded.version, "predictions": predictions.tolist()},
             headers={"X-Model-Version": loaded.version},
         )
     finally:
         if ticket is not None:
             ticket.leave()  # the response is built: no longer in flight on this version
+    svc.metrics.prediction_counter(served.name, loaded.version, choice.role).inc(len(body.instances))
+    if choice.role is Role.STABLE:
+        served.shadow.offer(features, predictions)  # off the response path: queued, never awaited
+    return response

@@ -2,8 +2,9 @@
 KServe, MLServer tooling).
 
 Every route names its model and goes through `ServiceState.model` (404 for an unknown name);
-infer takes the same path as `/predict` (`ServedModel.choose`: the serving version or a pinned
-one, then the shared batcher). Errors are `{"error": ...}`: 400 for a request the model cannot
+infer takes the same path as `/predict` (`ServedModel.choose`: stable or the canary by
+`X-Routing-Key`, or a pinned version; then the shared batcher; a stable answer is
+shadowed). Errors are `{"error": ...}`: 400 for a request the model cannot
 take (also a version that failed to load), 404 for an unknown model or version, 503 while
 nothing serves yet or a pinned version is still loading. Readiness and liveness answer 200 for
 true and 400 for false, as the protocol says.
@@ -18,7 +19,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 
 from regwatch.registry import VersionNotFound
-from regwatch.serving import ServedModel
+from regwatch.serving import Role, ServedModel
 
 from .. import oip
 from ..state import ServiceState, service
@@ -80,11 +81,8 @@ async def infer(request: Request) -> JSONResponse:
     version: str | None = params.get("version")
     if version is not None and len(version) > MAX_VERSION:
         raise VersionNotFound(f"no version {version[:MAX_VERSION]!r}…")
-    if served.seat is not None and version is None:
-        ticket = await served.seat.enter(served.live)  # cluster mode: the fleet's version
-        loaded = ticket.model
-    else:
-        ticket, loaded = None, await served.choose(version)
+    choice, ticket = await served.admit(version, request.headers.get("x-routing-key"))
+    loaded = choice.model
     try:
         try:
             rows = oip.features(body, loaded, svc.settings.max_batch)
@@ -92,7 +90,6 @@ async def infer(request: Request) -> JSONResponse:
             answers = [await svc.batcher.predict(loaded, rows, name) for name in names]
         except (ValueError, TypeError) as exc:  # TensorError, or the model rejecting the rows
             raise HTTPException(400, f"model version {loaded.version}: {exc}") from None
-        svc.metrics.prediction_counter(served.name, loaded.version).inc(len(rows))
         answer: dict[str, Any] = {
             "model_name": served.name,
             "model_version": loaded.version,
@@ -100,10 +97,14 @@ async def infer(request: Request) -> JSONResponse:
         }
         if body.id is not None:
             answer["id"] = body.id
-        return JSONResponse(answer, headers={"X-Model-Version": loaded.version})
+        response = JSONResponse(answer, headers={"X-Model-Version": loaded.version})
     finally:
         if ticket is not None:
             ticket.leave()  # the response is built: no longer in flight on this version
+    svc.metrics.prediction_counter(served.name, loaded.version, choice.role).inc(len(rows))
+    if choice.role is Role.STABLE and oip.PREDICT in names:
+        served.shadow.offer(rows, answers[names.index(oip.PREDICT)])
+    return response
 
 
 def _not(message: str) -> HTTPException:
@@ -138,7 +139,7 @@ def _not_ready(served: ServedModel) -> str | None:
 
 
 async def _metadata(served: ServedModel, version: str | None) -> dict[str, Any]:
-    loaded = await served.choose(version)
+    loaded = (await served.choose(version)).model
     return oip.model_metadata(served.name, served.registry.index.available(), loaded)
 
 

@@ -16,6 +16,7 @@ from bench.scenarios import (
     memory,
     models,
     scale,
+    shadow,
     sse,
     swap_cost,
     swaps_under_load,
@@ -47,4 +48,5 @@ SCENARIOS = (
     Scenario("models", "many models", models.run),
     Scenario("formats", "predict cost per model format", formats.run),
     Scenario("fleet", "cluster mode", fleet.run),
+    Scenario("shadow", "predict with and without a shadow", shadow.run),
 )

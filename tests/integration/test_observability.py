@@ -112,7 +112,7 @@ async def test_metrics_parse_and_count_swaps_and_predictions(root, server):
     httpx.post(f"{server.url}/predict", json={"instances": [IRIS_ROW, IRIS_ROW]})
     after = scrape(server.url)
     assert after["regwatch_model_swaps_total{model=default}"] == 1
-    assert after["regwatch_predictions_total{model=default,version=1.0.0}"] == 2
+    assert after["regwatch_predictions_total{model=default,role=stable,version=1.0.0}"] == 2
     assert after["regwatch_serving_info{model=default,version=1.0.0}"] == 1
     assert after["regwatch_versions{model=default}"] == 1
     assert after["regwatch_models{}"] == 1

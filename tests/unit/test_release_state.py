@@ -219,3 +219,11 @@ def test_whatever_a_hand_edit_holds_is_described_in_printable_lines(state, lates
 def test_every_alias_resolves_to_its_version(state):
     for name, version in state.aliases.items():
         assert state.resolve(f"@{name}") == version
+
+
+def test_history_lines_that_do_not_parse_or_nest_too_deep_are_skipped(tmp_path):
+    write_release(tmp_path, Release(), actor="alice", action="follow-latest", before=None, after=None)
+    with (tmp_path / "release-history.jsonl").open("a") as history:
+        history.write("[" * 100_000 + "\n" + "not json\n" + "[1, 2]\n")
+    write_release(tmp_path, Release(), actor="bob", action="follow-latest", before=None, after=None)
+    assert [entry["actor"] for entry in read_history(tmp_path)] == ["alice", "bob"]

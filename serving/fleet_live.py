@@ -1,0 +1,123 @@
+"""A `LiveModel` in a fleet (cluster mode): it swaps when the fleet says so.
+
+Where a process alone would swap (`_offer`), a replica holds the model and tells the fleet
+through its `Seat` that it wants that version; it swaps when the fleet answers with a
+version (`_fleet_changed`), which happens on every replica at once. It also loads and holds
+the fleet's version when that is not the one it would pick (a replica that starts, or was
+left behind, catches up), and reports every loaded version after each reconcile, so the
+fleet knows what it can answer with.
+"""
+
+import logging
+from typing import Any
+
+from regwatch.fleet import ModelStatus
+from regwatch.registry import VersionState
+
+from .cluster import Seat
+from .errors import NoModelServing
+from .live import LiveModel
+from .loading import LoadedModel
+
+log = logging.getLogger("regwatch.live")
+
+
+class FleetLiveModel(LiveModel):
+    def __init__(self, *args: Any, seat: Seat, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._seat = seat
+        self._held: dict[str, LoadedModel] = {}  # the versions wanted and the fleet's
+        self._wanted: str | None = None
+        seat.listener = self._fleet_changed
+        seat.live = self
+
+    def answering(self, version: str) -> LoadedModel:
+        """The model of the version the fleet's gate let a request through with (the one
+        serving, unless the gate moved on and the swap is its very next step)."""
+        serving = self.serving
+        if serving is not None and serving.version == version:
+            return serving
+        found = self._holding(version)
+        if found is None:
+            raise NoModelServing(f"version {version} is not loaded here")
+        return found
+
+    def reconcile(self, fresh: LoadedModel | None = None) -> None:
+        if fresh is not None and fresh.version == self._seat.active:
+            self._held[fresh.version] = fresh
+        super().reconcile(fresh)
+
+    def _offer(self, ready: LoadedModel) -> None:
+        serving = self.serving
+        if ready is not serving:
+            if serving is not None and serving.version == ready.version:
+                self._swap(ready)  # new files of the version the fleet answers with
+            else:
+                self._held[ready.version] = ready
+        if self._wanted != ready.version:
+            self._wanted = ready.version
+            self._seat.want(ready.version)
+            if ready is not self.serving:
+                log.info("%s loaded and warmed; the fleet switches once every replica is", ready.version)
+
+    def _schedule(self, window: list[VersionState]) -> None:
+        self._keep_fleet_version(window)
+        super()._schedule(window)
+        held = (
+            self.serving,
+            self._previous,
+            *self._pinned.values(),
+            *self._kept.values(),
+            *self._held.values(),
+        )
+        self._seat.set_loaded({loaded.version for loaded in held if loaded is not None})
+
+    def _fleet_changed(self, status: ModelStatus) -> None:
+        """The fleet's view of this model changed: swap to its answer at once (before any
+        request passes the gate with it), then reconcile to load or let go of the rest."""
+        answer = status.answer
+        if answer is not None and (self.serving is None or self.serving.version != answer):
+            loaded = self._holding(answer)
+            if loaded is not None:
+                self._swap(loaded)
+        self.changed()
+
+    def _holding(self, version: str) -> LoadedModel | None:
+        """A loaded model of `version`, whichever slot holds it (current files first)."""
+        slots = (self._held.get(version), self.serving, self._previous, self._pinned.get(version))
+        found = [loaded for loaded in slots if loaded is not None and loaded.version == version]
+        return next((loaded for loaded in found if self._is_current(loaded)), found[0] if found else None)
+
+    def _keep_fleet_version(self, window: list[VersionState]) -> None:
+        """Load the fleet's version when it is not loaded here; let go of held models the
+        fleet no longer needs from this replica."""
+        active = self._seat.active
+        keep = {self._wanted, active}
+        for version in [version for version in self._held if version not in keep]:
+            del self._held[version]
+        state = self.registry.index.state(active) if active is not None else None
+        if (
+            state is not None
+            and self._ready(state) is None
+            and self._failure(state) is None
+            and all(queued.name != state.name for queued in window)
+        ):
+            window.append(state)
+
+    def _ready(self, state: VersionState, fresh: LoadedModel | None = None) -> LoadedModel | None:
+        ready = super()._ready(state, fresh)
+        held = self._held.get(state.name)
+        if ready is None and held is not None and held.fingerprint == state.fingerprint:
+            return held
+        return ready
+
+    def _forget_stale(self) -> None:
+        super()._forget_stale()
+        for name, loaded in list(self._held.items()):
+            if not self._is_current(loaded):
+                del self._held[name]
+
+    def _swap(self, loaded: LoadedModel) -> None:
+        if self._held.get(loaded.version) is loaded:
+            del self._held[loaded.version]
+        super()._swap(loaded)
