@@ -96,9 +96,12 @@ def mlserver(model_dir: Path, *, workers: int, name: str) -> ServiceProcess:
     )
 
 
-def gateway(upstream_port: int, api_key: str) -> GatewayProcess:
+def gateway(upstream_port: int | list[int], api_key: str) -> GatewayProcess:
+    """The gateway in front of one server, or of several (`UPSTREAM_URLS`)."""
+    ports = upstream_port if isinstance(upstream_port, list) else [upstream_port]
+    urls = [f"http://127.0.0.1:{port}" for port in ports]
     return GatewayProcess(
-        f"http://127.0.0.1:{upstream_port}",
+        urls if isinstance(upstream_port, list) else urls[0],
         api_key,
         {"LOG_LEVEL": "warn"},
         port=free_port(),

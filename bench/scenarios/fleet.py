@@ -5,7 +5,8 @@ A complete folder is renamed into each registry in turn (fleet, then alone, alte
 a client per replica polls `/predict` back to back on a keep-alive connection and notes
 when its replica first answers with the new version. Switch skew: first → last replica
 answering it (issue 16: p99 ≤ 50 ms). Drop-to-serve: rename → the first replica, and → the
-last one, answering it; beside the same figure for the process alone.
+last one, answering it; beside the same figure for the process alone. Then `/predict`
+through the gateway round-robining the replicas (`UPSTREAM_URLS`), beside one replica direct.
 
 The servers share one core (as every server of the bench): three replicas loading a
 version at once take longer than one process does, which is part of what is measured.
@@ -15,9 +16,13 @@ import asyncio
 import os
 import random
 import time
+from typing import Any
 
+from bench import loadgen, servers
 from bench.context import Bench
-from bench.measure import pct_ms, wait_serving
+from bench.measure import Target, expect_ok, interleave, pct_ms, wait_serving
+from bench.scenarios.gateway import API_KEY
+from bench.workload import IRIS_ROW
 from tests.support.nats import NatsServer
 
 REPLICAS = 3
@@ -73,6 +78,7 @@ async def run(ctx: Bench) -> None:
                     first.append(min(times))
                     last.append(max(times))
                 await asyncio.sleep(0.12 + random.uniform(0, 0.05))
+        gateway = await _through_the_gateway(ctx, ports)
     finally:
         nats.stop()
 
@@ -94,9 +100,29 @@ async def run(ctx: Bench) -> None:
         "(reference: the cost of switching as one)",
         None,
     )
+    g, d = gateway["gateway"], gateway["direct"]
+    ctx.report.figure("fleet_gateway_c16", gateway)
     ctx.report.row(
-        f"predict throughput through the gateway across {REPLICAS} replicas",
-        "not measured: the gateway does not spread requests over replicas yet (UPSTREAM_URLS, issue 16 item 7)",
-        "",
+        f"predict throughput through the gateway across {REPLICAS} replicas (UPSTREAM_URLS, c=16)",
+        f"{g['rps']:,.0f} req/s (p99 {g['p99_ms']:.1f} ms, {g['non_2xx']} errors) vs one replica direct "
+        f"{d['rps']:,.0f} req/s; the replicas share one core here, so this measures the spread, not scaling",
+        "(reference)",
         None,
     )
+
+
+async def _through_the_gateway(ctx: Bench, ports: list[int]) -> dict[str, Any]:
+    """The gateway round-robining the replicas, beside one replica asked directly."""
+    gw = ctx.start(servers.gateway(ports, API_KEY), timeout=30)
+    via = loadgen.post_json("/predict", {"instances": [IRIS_ROW]}, headers={"x-api-key": API_KEY})
+    await expect_ok(gw.port, via, "the gateway's /predict")
+    try:
+        return await interleave(
+            [Target("gateway", gw.port, via), Target("direct", ports[0])],
+            rounds=ctx.cfg.gateway_rounds,
+            seconds=ctx.cfg.round_s,
+            warmup=ctx.cfg.warmup_s,
+            concurrency=16,
+        )
+    finally:
+        gw.stop()
