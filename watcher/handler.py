@@ -19,7 +19,7 @@ from watchdog.events import (
     FileSystemMovedEvent,
 )
 
-from regwatch.registry import Location
+from regwatch.registry import Location, Touched
 
 # Only events that can change a folder's contents. Reads (a rescan reads every
 # metadata.json and hashes models; the loader opens model files) must not look like
@@ -37,6 +37,12 @@ CHANGE_EVENTS = [
     FileModifiedEvent,
     FileClosedEvent,
 ]
+
+
+# A folder's contents changed (an entry added, a file written): for a version folder that is
+# a change; for a model's folder, its versions/ or models/, each entry reports itself.
+_CONTENTS = (DirModifiedEvent, FileModifiedEvent, FileClosedEvent)
+_WHOLE = (Touched.MODEL, Touched.MODELS)
 
 
 class Touch(enum.Enum):
@@ -89,5 +95,8 @@ class FolderChangeHandler(FileSystemEventHandler):
         if parts[0] == "..":
             return
         location = self._locate(parts)
-        if location is not None:
-            self._on_change(location, itself if itself is not None and location.itself else Touch.CHANGED)
+        if location is None:
+            return
+        if location.touched in _WHOLE and isinstance(event, _CONTENTS):
+            return  # a model's folder (or models/) only matters when it appears or goes
+        self._on_change(location, itself if itself is not None and location.itself else Touch.CHANGED)

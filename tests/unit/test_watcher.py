@@ -253,3 +253,18 @@ async def test_one_watcher_hints_every_model_by_name(root, tmp_path):
             shutil.rmtree(root / "models" / "churn")
             await _until(sub, EventType.MODEL_CHANGED, "churn")
             tg.cancel_scope.cancel()
+
+
+async def test_a_new_version_folder_does_not_hint_its_whole_model(root, tmp_path):
+    """versions/ is modified by every entry added to it; that is the entry's hint, never a
+    hint for the whole model (which would rescan every version of it)."""
+    bus, watcher = await _run_watcher(root)
+    with bus.subscribe({EventType.VERSION_CHANGED, EventType.MODEL_CHANGED}) as sub:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(watcher.run)
+            await watcher.started.wait()
+            build_folder(tmp_path / "a").rename(root / "versions" / "1.0.0")
+            (root / "versions" / "2.0.0").mkdir()
+            hints = await _until(sub, EventType.VERSION_CHANGED, "default", "2.0.0")
+            assert all(hint.type is EventType.VERSION_CHANGED for hint in hints)
+            tg.cancel_scope.cancel()
