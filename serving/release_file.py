@@ -72,12 +72,12 @@ class ReleaseFile:
                 state = Release()
             self.problem = None
             if state != self.state:
-                self.live.follow(state)
                 log.info("%s: release state in force: %s", self.model, state.to_json())
-                if announce:
+                if announce:  # before what it causes: a swap's model_loaded follows it
                     self.bus.publish(
                         EventType.RELEASE_CHANGED, state.stable, model=self.model, release=state.to_json()
                     )
+                self.live.follow(state)
             return state
 
     def _read(self) -> Release | None:
