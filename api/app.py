@@ -15,6 +15,7 @@ the fleet's stream run beside them, and each model's LiveModel gets its seat in 
 import asyncio
 import gc
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from functools import partial
@@ -197,6 +198,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     metrics.registry.register(FleetCollector(cluster.fleet, relay))
                     supervisor.start("fleet", cluster.fleet.run)  # joins while the volume is scanned
                     supervisor.start("fleet-events", relay.run)
+                discovery = time.perf_counter()
                 await anyio.to_thread.run_sync(_make_versions_dir, models.default.registry)
                 await models.discover()
                 supervisor.start("models", models.run)
@@ -204,13 +206,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 supervisor.start("watcher", watcher.run)
                 await supervisor.started("watcher", watcher.started)
                 await models.scan()
+                discovery = time.perf_counter() - discovery
                 keepalive = partial(_keepalive_ticks, bus, settings.sse_keepalive_seconds)
                 supervisor.start("keepalive", keepalive)
                 log.info(
-                    "watching %s (%s); %d models, %d versions of the default model, latest %s",
+                    "watching %s (%s); %d models, %d versions in all, discovered in %.3f s; "
+                    "%d versions of the default model, latest %s",
                     root,
                     "polling" if settings.poll else "inotify",
                     len(models),
+                    sum(len(served.registry.index) for served in models),
+                    discovery,
                     len(models.default.registry.index),
                     models.default.registry.get_latest_version(),
                 )

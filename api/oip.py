@@ -32,21 +32,21 @@ class _Input(BaseModel):
     parameters: dict[str, Any] | None = None
 
 
-# One class per datatype, told apart by `datatype`: each element of `data` is a number or a
-# row of numbers of that type (flat row-major or nested), checked in the one parsing call.
+# One class per datatype, told apart by `datatype`: `data` is numbers of that type, flat
+# row-major or as rows, checked in the one parsing call (flat first: what clients send).
 class FloatInput(_Input):
     datatype: Literal["FP32", "FP64"]
-    data: list[Float | list[Float]]
+    data: list[Float] | list[list[Float]]
 
 
 class Int32Input(_Input):
     datatype: Literal["INT32"]
-    data: list[Int32 | list[Int32]]
+    data: list[Int32] | list[list[Int32]]
 
 
 class Int64Input(_Input):
     datatype: Literal["INT64"]
-    data: list[Int64 | list[Int64]]
+    data: list[Int64] | list[list[Int64]]
 
 
 InputTensor = Annotated[FloatInput | Int32Input | Int64Input, Field(discriminator="datatype")]

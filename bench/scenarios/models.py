@@ -4,6 +4,7 @@ versions of each model loaded). Then the default model's one-row /predict on a s
 that also serves 100 other models, against a server holding the default model alone."""
 
 import asyncio
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from bench.measure import Target, interleave, ratio
 from bench.report import log
 
 MODELS = 100
+DISCOVERED = re.compile(r"discovered in ([0-9.]+) s")
 
 
 def _build(ctx: Bench, root: Path, models: int, versions: int) -> None:
@@ -68,7 +70,9 @@ async def run(ctx: Bench) -> None:
     wide = ctx.work / "models-100x10"
     _build(ctx, wide, MODELS, 10)
     p = ctx.regwatch(wide, name="regwatch-models-100x10", timeout=120)
-    discovery = p.ready_seconds - base_ready
+    wide_ready = p.ready_seconds
+    line = p.wait_for_line(lambda text: DISCOVERED.search(text) is not None, 10)
+    discovery = float(DISCOVERED.findall(line)[0])
     p.stop()
 
     three = ctx.work / "models-100x3"
@@ -91,6 +95,7 @@ async def run(ctx: Bench) -> None:
     mb = 1e6
     figures: dict[str, Any] = {
         "discovery_100x10_seconds": round(discovery, 3),
+        "ready_100x10_seconds": round(wide_ready, 3),
         "ready_1_model_seconds": round(base_ready, 3),
         "all_100x3_serving_seconds": round(all_serving, 3),
         "rss_1_model_mb": round(base_rss / mb, 1),
@@ -104,7 +109,9 @@ async def run(ctx: Bench) -> None:
     row = ctx.report.row
     row(
         f"start-up discovery, {MODELS} models × 10 versions",
-        f"**{discovery:.2f} s** (ready {p.ready_seconds:.2f} s − {base_ready:.2f} s for 1 model)",
+        f"**{discovery:.2f} s** (the server's own start-up line: every folder inspected and indexed, "
+        f"release states read; the process answered after {wide_ready:.2f} s, {base_ready:.2f} s with 1 model, "
+        "while 100 models' first loads start)",
         "≤ 2 s",
         discovery <= 2.0,
     )

@@ -3,7 +3,7 @@
 
 from bench import loadgen
 from bench.context import Bench
-from bench.measure import Target, expect_ok, interleave, ratio
+from bench.measure import Target, expect_ok, interleave, ratio, wait_serving
 from bench.workload import IRIS_ROW, PREDICT
 
 INFER = loadgen.post_json(
@@ -14,6 +14,8 @@ INFER = loadgen.post_json(
 
 async def run(ctx: Bench) -> None:
     port = ctx.main_port
+    if await wait_serving(port, "1.0.0", 60) is None:
+        raise RuntimeError("the main server did not serve 1.0.0 within 60 s")
     await expect_ok(port, INFER, "V2 infer")
     figures = {}
     for concurrency in (16, 1):
