@@ -93,7 +93,9 @@ async def test_the_gateway_admin_path_changes_the_release_of_the_real_api(root, 
         ):
             await events.wait_serving("2.0.0")
             body = {"version": "1.0.0"}
-            denied = await client.post("/admin/release/promote", json=body, headers={"x-api-key": PREDICTION_KEY})
+            denied = await client.post(
+                "/admin/release/promote", json=body, headers={"x-api-key": PREDICTION_KEY}
+            )
             assert denied.status_code == 403
             assert (await client.post("/admin/release/promote", json=body)).status_code == 401
 
