@@ -212,3 +212,35 @@ async def test_events_resume_on_another_replica_from_its_last_event_id(root, ser
             assert (await lost.next()).event == "reset"
             snapshot = await lost.next()
             assert snapshot.event == "snapshot" and snapshot.data["serving"] == "3.0.0"
+
+
+def test_a_promote_goes_live_on_every_replica_as_one(root, service_replica) -> None:
+    """A release change switches the fleet like a new version does: after the promote back
+    to 1.0.0, once any replica answered 1.0.0, no replica answers 2.0.0 again."""
+    from support.cli import regwatch
+
+    publish(root, "1.0.0")
+    publish(root, "2.0.0")
+    replicas = [service_replica(f"r{i}") for i in range(3)]
+    round_robin(replicas, all_answer("2.0.0", 3))
+
+    promoted = regwatch("promote", "1.0.0", "--registry", str(root))
+    assert promoted.returncode == 0, promoted.stderr
+    seen: list[tuple[str, str | None]] = []
+
+    def promoted_everywhere(last: dict[str, str | None]) -> bool:
+        return all(answer == "1.0.0" for answer in last.values())
+
+    for _ in range(200):  # ask each in turn; the old answer never comes back after the new one
+        for replica in replicas:
+            seen.append((replica.id, replica.answer()))
+        if promoted_everywhere(dict(seen[-3:])):
+            break
+    answers = [answer for _, answer in seen]
+    assert answers[-3:] == ["1.0.0"] * 3, answers
+    first_new = answers.index("1.0.0")
+    assert "2.0.0" not in answers[first_new:], answers
+    for replica in replicas:
+        fleet = replica.fleet()
+        (model,) = fleet["models"]
+        assert (model["active"], model["answer"]) == ("1.0.0", "1.0.0")
