@@ -239,7 +239,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app, cluster=bool(settings.nats_url))
     # Starlette tries routes in order: the two predict paths come first (routing cost grows
     # with every route tried before the match).
-    for routes in (predict, v2, models, events, health, fleet, metrics_route, dashboard, release):
+    app.include_router(predict.router)
+    # V2 infer's routes are the app's own, not an included router's: FastAPI matches an
+    # included router as a nested router, which cost V2 infer ~10 us per request.
+    app.router.routes.extend(v2.infer_router.routes)
+    for routes in (v2, models, events, health, fleet, metrics_route, dashboard, release):
         app.include_router(routes.router)
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(RequestMetricsMiddleware, metrics=metrics)

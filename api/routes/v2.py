@@ -25,8 +25,11 @@ from .. import oip
 from ..state import ServiceState, service
 from .health import failure, not_ready
 
-# Infer is declared first: routes are tried in order, and it is the hot path.
+# The prefixed router: metadata, readiness, the repository index. Infer is on `infer_router`.
 router = APIRouter(prefix="/v2", tags=["open inference protocol"])
+# Infer on a router of its own, with full paths: the app takes its routes as its own (see
+# app.py), so the hot path skips the nested match of an included router.
+infer_router = APIRouter(tags=["open inference protocol"])
 
 SERVER = {"name": "regwatch", "version": package_version("regwatch"), "extensions": []}
 MAX_VERSION = 128
@@ -63,9 +66,11 @@ def _path(*names: str) -> dict[str, Any]:
     return {**_INFER_DOC, "parameters": params}
 
 
-@router.post("/models/{name}/infer", responses={400: {}, 404: {}, 503: {}}, openapi_extra=_path("name"))
-@router.post(
-    "/models/{name}/versions/{version}/infer",
+@infer_router.post(
+    "/v2/models/{name}/infer", responses={400: {}, 404: {}, 503: {}}, openapi_extra=_path("name")
+)
+@infer_router.post(
+    "/v2/models/{name}/versions/{version}/infer",
     responses={400: {}, 404: {}, 503: {}},
     openapi_extra=_path("name", "version"),
 )
