@@ -185,6 +185,8 @@ async def test_events_resume_on_another_replica_from_its_last_event_id(root, ser
         assert (await first.next()).event == "snapshot"
         publish(root, "2.0.0")
         mark = (await first.wait_for("version_added", "2.0.0")).id
+    for replica in (a, b):  # else 3.0.0 may overtake it, and the fleet go 1.0.0 -> 3.0.0 at once
+        replica.wait_serving("2.0.0")
     publish(root, "3.0.0")  # while the client is away
 
     def loaded_everywhere(events: list[SseEvent], version: str) -> bool:
