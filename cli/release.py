@@ -18,13 +18,20 @@ import getpass
 import json
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from regwatch.registry import RegistryError, printable
-from regwatch.registry.release import Release, ReleaseError, locked, read_history, read_release, write_release
+from regwatch.registry.release import (
+    Release,
+    ReleaseError,
+    Step,
+    locked,
+    read_history,
+    read_release,
+    write_release,
+)
 
 from .common import ModelOption, ModelTarget, RegistryOption, fail, open_model
 
@@ -35,16 +42,6 @@ alias_app = typer.Typer(
 app.add_typer(alias_app, name="alias")
 
 VersionArgument = Annotated[str, typer.Argument(help="a version, or @alias", show_default=False)]
-
-
-@dataclass(frozen=True)
-class Step:
-    """One planned change: the new state, and what the history records of it."""
-
-    state: Release
-    before: str | None
-    after: str | None
-    details: dict[str, Any] = field(default_factory=dict)
 
 
 def actor() -> str:

@@ -167,6 +167,17 @@ class Release:
         return cls(data.get("stable"), data.get("previous"), canary, data.get("shadow"), aliases)
 
 
+@dataclass(frozen=True)
+class Step:
+    """One planned release change (the CLI's or the HTTP routes'): the new state, and what
+    the history records of it."""
+
+    state: Release
+    before: str | None
+    after: str | None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
 def routing_bucket(key: str) -> int:
     """A routing key's fixed place in [0, BUCKETS): a key is in the canary when its bucket is
     below the canary's share. The same key always lands on the same side while the share is

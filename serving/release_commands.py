@@ -18,30 +18,19 @@ unknown alias, nothing to roll back to, a release file that cannot be used) rais
 """
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 import anyio
 import anyio.from_thread
 
 from regwatch.registry import RegistryError, VersionNotFound, printable
-from regwatch.registry.release import Release, locked, read_release, write_release
+from regwatch.registry.release import Release, Step, locked, read_release, write_release
 
 from .served import ServedModel
 
 
 class ReleaseRefused(Exception):
     """A release change that was refused; nothing changed. The message says why."""
-
-
-@dataclass(frozen=True)
-class Step:
-    """One planned change: the new state, and what the history records of it."""
-
-    state: Release
-    before: str | None
-    after: str | None
-    details: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
