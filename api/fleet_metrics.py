@@ -33,11 +33,20 @@ class FleetCollector(Collector):
             yield GaugeMetricFamily(name, help_text, value=float(value))
         answer = InfoMetricFamily(
             "regwatch_fleet_answer",
-            "The version each model answers with here ('' while held or not ready), and the fleet's",
+            "The version and canary each model answers with here ('' while held), and the fleet's",
             labels=["model"],
         )
         for model in status.models:
-            answer.add_metric([model.model], {"version": model.answer or "", "active": model.active or ""})
+            canary = model.answer_canary
+            answer.add_metric(
+                [model.model],
+                {
+                    "version": model.answer or "",
+                    "active": model.active or "",
+                    "canary": canary.version if canary else "",
+                    "canary_percent": f"{canary.percent:g}" if canary else "",
+                },
+            )
         yield answer
         for key, help_text in COUNTERS.items():
             yield CounterMetricFamily(f"regwatch_fleet_{key}", help_text, value=getattr(status.counters, key))

@@ -8,11 +8,12 @@ through `fleet.events`. The protocol is in `rules.py`; the wiring is in `README.
 from .config import FleetConfig, default_replica_id
 from .coordinator import Fleet, FleetUnavailable
 from .gate import FleetNotReady
-from .records import MemberRecord, ModelReport, Pointer, RecordError
+from .records import Canary, MemberRecord, ModelReport, Pointer, RecordError
 from .status import Counters, FleetStatus, ModelStatus
 from .stream import EventsLost, FleetEvents
 
 __all__ = [
+    "Canary",
     "Counters",
     "EventsLost",
     "Fleet",

@@ -31,8 +31,8 @@ from .entries import POINTER_PREFIX
 from .gate import FleetNotReady, ModelGate, Pass
 from .link import NATS_ERRORS, Link
 from .local import LocalState
-from .records import MemberRecord, Pointer, RecordError, encode
-from .rules import Active, Step
+from .records import Canary, MemberRecord, Pointer, RecordError, encode
+from .rules import Active, Step, Target
 from .status import Counters, FleetStatus, ModelStatus
 from .store import Store, open_store
 from .stream import FleetEvents
@@ -66,17 +66,20 @@ class Fleet:
     # -- what the service calls ----------------------------------------------------------
 
     def gate(self, model: str) -> Pass:
-        """`async with fleet.gate(model) as version:` (raises FleetNotReady: answer 503)."""
+        """`async with fleet.gate(model) as target:` (raises FleetNotReady: answer 503)."""
         gate = self._local.gates.get(model)
         if gate is None:
             raise FleetNotReady(f"model {model!r}: not known to the fleet")
         return gate.enter()
 
-    def want(self, model: str, version: str | None) -> None:
-        """The version this replica computed from the volume for `model` (None: nothing)."""
+    def want(self, model: str, version: str | None, canary: Canary | None = None) -> None:
+        """What this replica computed from the volume for `model`'s default traffic: the
+        version (None: nothing) and the canary with its share, if one runs."""
         self._local.gate_for(model)
-        self._local.desired[model] = version
-        self._due()
+        wanted = None if version is None else Target(version, canary)
+        if self._local.desired.get(model) != wanted:
+            self._local.desired[model] = wanted
+            self._due()
 
     def set_loaded(self, model: str, versions: Iterable[str]) -> None:
         """The versions of `model` loaded and warmed here (the whole set, each time)."""
@@ -84,10 +87,10 @@ class Fleet:
         self._local.apply(gate, gate.active, frozenset(versions))
         self._due()
 
-    def active(self, model: str) -> str | None:
-        """The fleet's version of `model` (committed or being switched to): keep it loaded."""
+    def target(self, model: str) -> Target | None:
+        """The fleet's target for `model` (committed or being switched to): keep it loaded."""
         gate = self._local.gates.get(model)
-        return gate.active.version if gate is not None and gate.active is not None else None
+        return gate.active.target if gate is not None and gate.active is not None else None
 
     async def joined(self) -> None:
         """Return once this replica has joined the fleet and read its pointers (the first time)."""
@@ -249,9 +252,9 @@ class Fleet:
             self._due()
 
     async def _acknowledge(self, gate: ModelGate, fence: Active) -> None:
-        """The gate stopped answering `fence.previous`: wait for its in-flight requests, then ack."""
+        """The gate stopped answering: wait for the requests in flight, then ack."""
         with anyio.move_on_after(self.config.hold_timeout) as waited:
-            await gate.drained(fence.previous)
+            await gate.drained()
         if waited.cancelled_caught:
             log.warning(
                 "model %s: requests on %s still running; acknowledging the fence", gate.model, fence.previous
@@ -297,7 +300,8 @@ class Fleet:
     async def _write(self, step: Step) -> None:
         assert self._store is not None
         pointer = Pointer(
-            version=step.version,
+            version=step.target.version,
+            canary=step.target.canary,
             phase=step.phase,
             previous=step.previous,
             by=self.config.replica_id,
@@ -316,8 +320,14 @@ class Fleet:
             log.warning("model %s: could not write the fleet pointer: %s", step.model, exc)
             return
         self.counters.pointer_writes += 1
+        canary = step.target.canary
         log.info(
-            "model %s: fleet pointer -> %s %s (from %s)", step.model, step.phase, step.version, step.previous
+            "model %s: fleet pointer -> %s %s%s (from %s)",
+            step.model,
+            step.phase,
+            step.target.version,
+            f" with canary {canary.version} at {canary.percent:g} %" if canary else "",
+            step.previous,
         )
 
     async def _leave(self) -> None:

@@ -7,7 +7,7 @@ key must name a model, and a deleted or purged key is an absence, not an error.
 from nats.js.kv import KV_DEL, KV_PURGE, KeyValue
 
 from .records import MODEL_NAME, MemberRecord, Pointer, RecordError, decode
-from .rules import Active
+from .rules import Active, Target
 
 POINTER_PREFIX = "active."
 
@@ -32,4 +32,5 @@ def pointer(entry: KeyValue.Entry, limit: int) -> tuple[str, Active | None]:
     if removed(entry):
         return model, None
     value = decode(Pointer, entry.value, limit)
-    return model, Active(value.version, value.phase, value.previous, entry.revision or 0)
+    target = Target(value.version, value.canary)
+    return model, Active(target, value.phase, value.previous, entry.revision or 0)

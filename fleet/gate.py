@@ -1,16 +1,16 @@
 """The gate the predict path passes: which version to answer with, held during a flip.
 
-`async with gate.enter() as version:` costs a dict update when no flip is in progress. While
-a fence is up it waits (bounded by the hold timeout) for the commit; a replica that does not
-have the fleet's active version loaded refuses at once with `FleetNotReady`, which the
-service maps to 503. Requests in flight are counted per version, so a replica acknowledges
-a fence only when no answer with the old version is still being computed.
+`async with gate.enter() as target:` costs a counter update when no flip is in progress.
+While a fence is up it waits (bounded by the hold timeout) for the commit; a replica that
+does not have the fleet's versions loaded refuses at once with `FleetNotReady`, which the
+service maps to 503. Requests in flight are counted, so a replica acknowledges a fence only
+when no answer with the old target is still being computed (none can start under a fence).
 """
 
 import asyncio
 from types import TracebackType
 
-from .rules import Active, answer
+from .rules import Active, Target, answer
 
 
 class FleetNotReady(Exception):
@@ -24,18 +24,18 @@ class ModelGate:
         self.model = model
         self.active: Active | None = None
         self.loaded: frozenset[str] = frozenset()
-        self.answer: str | None = None
+        self.answer: Target | None = None
         # False between a reconnect and the re-read of the pointers: the pointer may be stale.
         self.current = True
         self._hold_timeout = hold_timeout
         self._changed = asyncio.Event()
-        self._inflight: dict[str, int] = {}
-        self._drained: dict[str, asyncio.Event] = {}
+        self._inflight = 0
+        self._drained: asyncio.Event | None = None
 
     @property
     def ready(self) -> bool:
-        """Can this replica serve the fleet's (active or incoming) version of the model?"""
-        return self.active is not None and self.active.version in self.loaded
+        """Can this replica serve the fleet's (active or incoming) target of the model?"""
+        return self.active is not None and self.active.target.versions <= self.loaded
 
     def update(self, active: Active | None, loaded: frozenset[str], current: bool) -> None:
         """Apply a pointer, a loaded set and whether the pointer is known to be current."""
@@ -48,29 +48,27 @@ class ModelGate:
     def enter(self) -> "Pass":
         return Pass(self)
 
-    async def acquire(self) -> str:
-        version = self.answer
-        if version is None:
-            version = await self._hold()
-        self._inflight[version] = self._inflight.get(version, 0) + 1
-        return version
+    async def acquire(self) -> Target:
+        target = self.answer
+        if target is None:
+            target = await self._hold()
+        self._inflight += 1
+        return target
 
-    def release(self, version: str) -> None:
-        left = self._inflight[version] - 1
-        if left:
-            self._inflight[version] = left
-            return
-        del self._inflight[version]
-        if (drained := self._drained.pop(version, None)) is not None:
-            drained.set()
+    def release(self) -> None:
+        self._inflight -= 1
+        if not self._inflight and self._drained is not None:
+            self._drained.set()
+            self._drained = None
 
-    async def drained(self, version: str | None) -> None:
-        """Return once no request answered with `version` is in flight."""
-        if version is None or version not in self._inflight:
-            return
-        await self._drained.setdefault(version, asyncio.Event()).wait()
+    async def drained(self) -> None:
+        """Return once no request is in flight (called under a fence: none can start)."""
+        if self._inflight:
+            if self._drained is None:
+                self._drained = asyncio.Event()
+            await self._drained.wait()
 
-    async def _hold(self) -> str:
+    async def _hold(self) -> Target:
         try:
             async with asyncio.timeout(self._hold_timeout):
                 while self.answer is None:
@@ -90,29 +88,28 @@ class ModelGate:
             return f"model {self.model!r}: re-reading the fleet after a reconnect"
         if self.active is None:
             return f"model {self.model!r}: the fleet has no active version yet"
-        if self.active.version not in self.loaded:
-            return f"model {self.model!r}: fleet version {self.active.version} is not loaded here yet"
+        missing = sorted(self.active.target.versions - self.loaded)
+        if missing:
+            return f"model {self.model!r}: fleet version {', '.join(missing)} is not loaded here yet"
         return f"model {self.model!r}: switching to {self.active.version}"
 
 
 class Pass:
-    """`async with`: the version to answer with, counted in flight until the block ends
+    """`async with`: the target to answer with, counted in flight until the block ends
     (or `await acquire()` ... `release()`, for a caller that cannot wrap a block)."""
 
-    __slots__ = ("_gate", "_version")
+    __slots__ = ("_gate",)
 
     def __init__(self, gate: ModelGate) -> None:
         self._gate = gate
-        self._version = ""
 
-    async def acquire(self) -> str:
-        self._version = await self._gate.acquire()
-        return self._version
+    async def acquire(self) -> Target:
+        return await self._gate.acquire()
 
     def release(self) -> None:
-        self._gate.release(self._version)
+        self._gate.release()
 
-    async def __aenter__(self) -> str:
+    async def __aenter__(self) -> Target:
         return await self.acquire()
 
     async def __aexit__(

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from .config import FleetConfig
 from .gate import ModelGate
 from .records import MemberRecord, ModelReport
-from .rules import Active, Step, next_step
+from .rules import Active, Step, Target, next_step
 from .status import ModelStatus
 
 log = logging.getLogger("regwatch.fleet")
@@ -21,11 +21,11 @@ class LocalState:
     def __init__(self, config: FleetConfig, on_change: Callable[[ModelStatus], None] | None) -> None:
         self.config = config
         self.gates: dict[str, ModelGate] = {}
-        self.desired: dict[str, str | None] = {}
+        self.desired: dict[str, Target | None] = {}
         self.acked: dict[str, int] = {}  # model -> revision of the fence acknowledged
         self.members: dict[str, MemberRecord] = {}  # live replicas, as the members stream says
         self.current = True  # see ModelGate.current
-        self._preparing: dict[str, tuple[str, float]] = {}  # model -> (version wanted, since)
+        self._preparing: dict[str, tuple[Target, float]] = {}  # model -> (target wanted, since)
         self._on_change = on_change
 
     def gate_for(self, model: str) -> ModelGate:
@@ -64,9 +64,10 @@ class LocalState:
             at=at,
             models={
                 model: ModelReport(
-                    desired=self.desired.get(model),
+                    desired=desired.version if (desired := self.desired.get(model)) else None,
+                    canary=desired.canary if desired else None,
                     loaded=gate.loaded,
-                    serving=gate.answer,
+                    serving=gate.answer.version if gate.answer else None,
                     ready=gate.ready,
                     fenced=self.acked.get(model, 0),
                 )
@@ -85,14 +86,14 @@ class LocalState:
         return found
 
     def _overdue(self, model: str, gate: ModelGate) -> bool:
-        """Has this replica wanted a version other than the fleet's for the prepare deadline?"""
+        """Has this replica wanted a target other than the fleet's for the prepare deadline?"""
         desired = self.desired.get(model)
-        if desired is None or (gate.active is not None and gate.active.version == desired):
+        if desired is None or (gate.active is not None and gate.active.target == desired):
             self._preparing.pop(model, None)
             return False
         now = time.monotonic()
-        version, since = self._preparing.get(model, (None, now))
-        if version != desired:
+        target, since = self._preparing.get(model, (None, now))
+        if target != desired:
             self._preparing[model] = (desired, now)
             since = now
         return now - since >= self.config.prepare_deadline
@@ -107,8 +108,10 @@ class LocalState:
         return ModelStatus(
             model=gate.model,
             active=active.version if active else None,
+            canary=active.target.canary if active else None,
             phase=active.phase if active else None,
-            answer=gate.answer,
+            answer=gate.answer.version if gate.answer else None,
+            answer_canary=gate.answer.canary if gate.answer else None,
             ready=gate.ready,
             reason=None if gate.ready else gate.reason(),
         )

@@ -27,10 +27,18 @@ class _Record(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
 
 
+class Canary(_Record):
+    """A canary and its share of default traffic (percent)."""
+
+    version: Version
+    percent: float = Field(gt=0, le=100)
+
+
 class ModelReport(_Record):
     """One replica's state for one model."""
 
     desired: Version | None = None  # what this replica computed from the volume
+    canary: Canary | None = None  # the canary it computed from the volume
     loaded: frozenset[Version] = Field(default=frozenset(), max_length=64)  # loaded and warmed
     serving: Version | None = None  # what it answers with now (None: holding or not ready)
     ready: bool = False  # it has the fleet's active version loaded
@@ -50,13 +58,15 @@ class MemberRecord(_Record):
 
 
 class Pointer(_Record):
-    """The value of `active.<model>`: the version the fleet answers with, or is switching to.
+    """The value of `active.<model>`: what the fleet answers default traffic with (`version`,
+    and `canary` for its share), or is switching to.
 
-    `fencing`: every replica stops answering `previous` and acknowledges; `active`: every
-    replica answers `version`. Only compare-and-set moves it.
+    `fencing`: every replica stops answering and acknowledges; `active`: every replica
+    answers `version` (and `canary`). Only compare-and-set moves it.
     """
 
     version: Version
+    canary: Canary | None = None
     phase: Phase
     previous: Version | None = None
     by: ReplicaId

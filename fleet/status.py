@@ -3,7 +3,7 @@
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .records import MemberRecord
+from .records import Canary, MemberRecord
 
 
 @dataclass(frozen=True, slots=True)
@@ -12,10 +12,20 @@ class ModelStatus:
 
     model: str
     active: str | None  # the fleet's pointer (committed, or being switched to)
+    canary: Canary | None  # the pointer's canary and its share
     phase: str | None  # "active", "fencing" or None (no pointer yet)
     answer: str | None  # what this replica answers with now (None: holding or refusing)
+    answer_canary: Canary | None  # the canary it answers its share with now
     ready: bool
     reason: str | None  # why not ready
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready (a canary as `{"version", "percent"}`)."""
+        canaries = {
+            "canary": self.canary.model_dump() if self.canary else None,
+            "answer_canary": self.answer_canary.model_dump() if self.answer_canary else None,
+        }
+        return asdict(self) | canaries
 
 
 @dataclass(slots=True)
@@ -47,7 +57,7 @@ class FleetStatus:
             "connected": self.connected,
             "changed_at": self.changed_at,
             "ready": self.ready,
-            "models": [asdict(model) for model in self.models],
+            "models": [model.as_dict() for model in self.models],
             "members": [member.model_dump(mode="json") for member in self.members],
             "counters": asdict(self.counters),
         }

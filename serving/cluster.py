@@ -1,10 +1,12 @@
 """Cluster mode as the serving core sees it: one `Fleet` per process, one `Seat` per model.
 
-A model's `LiveModel` reports through its seat what it would serve alone (`want`) and what
-it holds loaded and warmed (`set_loaded`), and is told through it what the fleet answers
-with (`listener`): it swaps only then. Requests that name no version pass the seat's gate
-(`Seat.enter`), which hands them the loaded model of the fleet's version and counts them in
-flight, so a fence waits for answers still being computed with the old version.
+A model's `LiveModel` reports through its seat what it would serve alone (`want`: the
+version, and the canary with its share) and what it holds loaded and warmed (`set_loaded`),
+and is told through it what the fleet answers with (`listener`): it swaps only then.
+Requests that name no version pass the seat's gate (`Seat.enter`), which hands them the
+loaded model of the fleet's version, or of the fleet's canary for the canary's share of
+routing keys, and counts them in flight, so a fence waits for answers still being computed
+with the old target.
 
 Without `REGWATCH_NATS_URL` none of this exists: models have no seat, and nothing on the
 request path looks for one beyond a `None` check.
@@ -13,14 +15,15 @@ request path looks for one beyond a `None` check.
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
-from regwatch.fleet import Fleet, FleetConfig, ModelStatus
+from regwatch.fleet import Canary, Fleet, FleetConfig, ModelStatus
 from regwatch.fleet.gate import Pass
+from regwatch.fleet.rules import Target
 
 from .errors import NoModelServing
+from .routing import Choice, Role, Split, canary_takes
 
 if TYPE_CHECKING:
     from .fleet_live import FleetLiveModel
-    from .loading import LoadedModel
 
 
 class Seat:
@@ -32,16 +35,16 @@ class Seat:
         self.listener: Callable[[ModelStatus], None] | None = None
         self.live: FleetLiveModel | None = None  # the model's live model, which sits here
 
-    def want(self, version: str | None) -> None:
-        self.fleet.want(self.model, version)
+    def want(self, version: str | None, canary: Canary | None = None) -> None:
+        self.fleet.want(self.model, version, canary)
 
     def set_loaded(self, versions: Iterable[str]) -> None:
         self.fleet.set_loaded(self.model, versions)
 
     @property
-    def active(self) -> str | None:
-        """The fleet's version (committed, or being switched to): it must stay loaded here."""
-        return self.fleet.active(self.model)
+    def target(self) -> Target | None:
+        """The fleet's target (committed, or being switched to): its versions stay loaded here."""
+        return self.fleet.target(self.model)
 
     def vacate(self) -> None:
         """The model is no longer served here (its folder went): it stops counting for
@@ -62,32 +65,43 @@ class Seat:
             return f"model {self.model!r}: not known to the fleet yet"
         return None if status.ready else status.reason
 
-    async def enter(self) -> "FleetTicket":
-        """The model of the fleet's version for one request (FleetNotReady: answer 503),
-        counted in flight until `leave()`: a fence waits for it before the fleet flips."""
+    def canary(self) -> Split | None:
+        """The fleet's canary as this replica answers its share now (None: none, or held)."""
+        status = self.status()
+        canary = status.answer_canary if status is not None else None
+        if canary is None or self.live is None:
+            return None
+        return Split(self.live.answering(canary.version), canary.percent)
+
+    async def enter(self, routing_key: str | None) -> "FleetTicket":
+        """The model that answers one request by the fleet's target (FleetNotReady: answer
+        503), counted in flight until `leave()`: a fence waits for it before the fleet flips."""
         gate = self.fleet.gate(self.model)
-        version = await gate.acquire()
+        target = await gate.acquire()
         try:
             if self.live is None:
                 raise NoModelServing(f"model {self.model!r} is not served here")
-            return FleetTicket(self.live.answering(version), gate)
+            canary = target.canary
+            if canary is not None and canary_takes(canary.percent, routing_key):
+                return FleetTicket(Choice(self.live.answering(canary.version), Role.CANARY), gate)
+            return FleetTicket(Choice(self.live.answering(target.version), Role.STABLE), gate)
         except BaseException:
             gate.release()
             raise
 
 
 class FleetTicket:
-    """One request's pass through the fleet's gate, with the model it answers with."""
+    """One request's pass through the fleet's gate, with the model that answers it."""
 
-    __slots__ = ("_pass", "model")
+    __slots__ = ("_gate", "choice")
 
-    def __init__(self, model: "LoadedModel", gate: Pass) -> None:
-        self.model = model
-        self._pass = gate
+    def __init__(self, choice: Choice, gate: Pass) -> None:
+        self.choice = choice
+        self._gate = gate
 
     def leave(self) -> None:
-        """The response is built: the fleet may stop answering with this version."""
-        self._pass.release()
+        """The response is built: the fleet may stop answering with this target."""
+        self._gate.release()
 
 
 class Cluster:

@@ -1,18 +1,20 @@
 """A `LiveModel` in a fleet (cluster mode): it swaps when the fleet says so.
 
 Where a process alone would swap (`_offer`), a replica holds the model and tells the fleet
-through its `Seat` that it wants that version; it swaps when the fleet answers with a
-version (`_fleet_changed`), which happens on every replica at once. It also loads and holds
-the fleet's version when that is not the one it would pick (a replica that starts, or was
-left behind, catches up), and reports every loaded version after each reconcile, so the
-fleet knows what it can answer with.
+through its `Seat` that it wants that version, and the canary its release state names; it
+swaps when the fleet answers with a version (`_fleet_changed`), which happens on every
+replica at once, and the canary takes its share only once the fleet's target names it. It
+also loads and holds the fleet's versions when they are not the ones it would pick (a
+replica that starts, or was left behind, catches up; a canary stopped on the volume keeps
+answering until the fleet switches), and reports every loaded version after each
+reconcile, so the fleet knows what it can answer with.
 """
 
 import logging
 from typing import Any
 
-from regwatch.fleet import ModelStatus
-from regwatch.registry import VersionState
+from regwatch.fleet import Canary, ModelStatus
+from regwatch.registry import VersionNotFound, VersionState
 
 from .cluster import Seat
 from .errors import NoModelServing
@@ -27,7 +29,7 @@ class FleetLiveModel(LiveModel):
         super().__init__(*args, **kwargs)
         self._seat = seat
         self._held: dict[str, LoadedModel] = {}  # the versions wanted and the fleet's
-        self._wanted: str | None = None
+        self._wanted: str | None = None  # the version this replica would serve alone
         seat.listener = self._fleet_changed
         seat.live = self
 
@@ -43,7 +45,8 @@ class FleetLiveModel(LiveModel):
         return found
 
     def reconcile(self, fresh: LoadedModel | None = None) -> None:
-        if fresh is not None and fresh.version == self._seat.active:
+        target = self._seat.target
+        if fresh is not None and target is not None and fresh.version in target.versions:
             self._held[fresh.version] = fresh
         super().reconcile(fresh)
 
@@ -56,13 +59,13 @@ class FleetLiveModel(LiveModel):
                 self._held[ready.version] = ready
         if self._wanted != ready.version:
             self._wanted = ready.version
-            self._seat.want(ready.version)
             if ready is not self.serving:
                 log.info("%s loaded and warmed; the fleet switches once every replica is", ready.version)
 
     def _schedule(self, window: list[VersionState]) -> None:
-        self._keep_fleet_version(window)
+        self._keep_fleet_versions(window)
         super()._schedule(window)
+        self._seat.want(self._wanted, self._wanted_canary())
         held = (
             self.serving,
             self._previous,
@@ -71,6 +74,20 @@ class FleetLiveModel(LiveModel):
             *self._held.values(),
         )
         self._seat.set_loaded({loaded.version for loaded in held if loaded is not None})
+
+    def _wanted_canary(self) -> Canary | None:
+        """The canary the release state names, by its folder's name (None: none, or it is
+        not on the volume)."""
+        named = self.release.canary
+        if named is None:
+            return None
+        if self.canary is not None:
+            return Canary(version=self.canary.model.version, percent=self.canary.percent)
+        try:
+            version = self.registry.resolve(named.version).name
+        except VersionNotFound:
+            return None
+        return Canary(version=version, percent=named.percent)
 
     def _fleet_changed(self, status: ModelStatus) -> None:
         """The fleet's view of this model changed: swap to its answer at once (before any
@@ -84,25 +101,32 @@ class FleetLiveModel(LiveModel):
 
     def _holding(self, version: str) -> LoadedModel | None:
         """A loaded model of `version`, whichever slot holds it (current files first)."""
-        slots = (self._held.get(version), self.serving, self._previous, self._pinned.get(version))
+        slots = (
+            self._held.get(version),
+            self.serving,
+            self._previous,
+            self._pinned.get(version),
+            self._kept.get(version),
+        )
         found = [loaded for loaded in slots if loaded is not None and loaded.version == version]
         return next((loaded for loaded in found if self._is_current(loaded)), found[0] if found else None)
 
-    def _keep_fleet_version(self, window: list[VersionState]) -> None:
-        """Load the fleet's version when it is not loaded here; let go of held models the
-        fleet no longer needs from this replica."""
-        active = self._seat.active
-        keep = {self._wanted, active}
-        for version in [version for version in self._held if version not in keep]:
+    def _keep_fleet_versions(self, window: list[VersionState]) -> None:
+        """Hold the fleet's versions, loading those not loaded here; let go of held models
+        the fleet no longer needs from this replica."""
+        target = self._seat.target
+        needed = target.versions if target is not None else frozenset()
+        for version in [version for version in self._held if version not in {self._wanted, *needed}]:
             del self._held[version]
-        state = self.registry.index.state(active) if active is not None else None
-        if (
-            state is not None
-            and self._ready(state) is None
-            and self._failure(state) is None
-            and all(queued.name != state.name for queued in window)
-        ):
-            window.append(state)
+        for version in needed:
+            state = self.registry.index.state(version)
+            if state is None:
+                continue
+            ready = self._ready(state)
+            if ready is not None:
+                self._held[version] = ready  # whatever slot has it now may let go of it
+            elif self._failure(state) is None and all(queued.name != state.name for queued in window):
+                window.append(state)
 
     def _ready(self, state: VersionState, fresh: LoadedModel | None = None) -> LoadedModel | None:
         ready = super()._ready(state, fresh)

@@ -36,6 +36,10 @@ class Split:
     percent: float
 
     def takes(self, routing_key: str | None) -> bool:
-        """Does the canary answer a request with this routing key (None: a random draw)?"""
-        bucket = random.randrange(BUCKETS) if routing_key is None else routing_bucket(routing_key)
-        return in_canary(bucket, self.percent)
+        return canary_takes(self.percent, routing_key)
+
+
+def canary_takes(percent: float, routing_key: str | None) -> bool:
+    """Does a canary with this share answer a request with this routing key (None: a random draw)?"""
+    bucket = random.randrange(BUCKETS) if routing_key is None else routing_bucket(routing_key)
+    return in_canary(bucket, percent)

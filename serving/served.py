@@ -13,7 +13,7 @@ from regwatch.registry.release import ReleaseError
 from .errors import NoModelServing
 from .live import LiveModel
 from .release_file import ReleaseFile
-from .routing import Choice, Role
+from .routing import Choice, Role, Split
 from .shadow import Shadow
 from .sync import RegistrySync
 
@@ -34,15 +34,19 @@ class ServedModel:
     async def admit(
         self, version: str | None, routing_key: str | None = None
     ) -> "tuple[Choice, FleetTicket | None]":
-        """`choose`, and in a fleet, stable traffic through the fleet's gate: the ticket
-        counts the request in flight until `leave()` (after the response is built)."""
+        """`choose`, and in a fleet, default traffic (stable and the canary's share) through
+        the fleet's gate: the ticket counts the request in flight until `leave()` (after the
+        response is built)."""
         if self.seat is None or version is not None:
             return await self.choose(version, routing_key), None
-        canary = self.live.canary
-        if canary is not None and canary.takes(routing_key):
-            return Choice(canary.model, Role.CANARY), None
-        ticket = await self.seat.enter()
-        return Choice(ticket.model, Role.STABLE), ticket
+        ticket = await self.seat.enter(routing_key)
+        return ticket.choice, ticket
+
+    @property
+    def canary(self) -> Split | None:
+        """The canary taking its share of default traffic here now (in a fleet: the fleet's
+        canary, once every replica switched to it)."""
+        return self.live.canary if self.seat is None else self.seat.canary()
 
     async def choose(self, version: str | None, routing_key: str | None = None) -> Choice:
         """The loaded model that answers, and its role: with `version` (or `@alias`) that

@@ -42,7 +42,7 @@ def release_view(served: ServedModel) -> dict[str, Any]:
         "state": live.release.to_json(),
         "roles": {
             "stable": live.serving.version if live.serving else None,
-            "canary": live.canary.model.version if live.canary else None,
+            "canary": canary.model.version if (canary := served.canary) else None,
             "shadow": live.shadow.version if live.shadow else None,
         },
         "unavailable": {role.value: reason for role, (_, reason) in live.unavailable.items()},

@@ -64,8 +64,8 @@ class Replica:
             match line:
                 case ["gate", model]:
                     try:
-                        async with self.fleet.gate(model) as version:
-                            reply = version
+                        async with self.fleet.gate(model) as target:
+                            reply = target.version
                     except FleetNotReady as exc:
                         reply = f"! {exc}"
                 case ["want", model, version]:

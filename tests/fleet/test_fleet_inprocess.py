@@ -48,8 +48,8 @@ def prepare(fleet: Fleet, version: str, *loaded: str) -> None:
 
 
 async def answer(fleet: Fleet) -> str:
-    async with fleet.gate("default") as version:
-        return version
+    async with fleet.gate("default") as target:
+        return target.version
 
 
 async def pointer_history(url: str) -> list[tuple[str, str]]:

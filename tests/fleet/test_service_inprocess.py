@@ -51,8 +51,10 @@ async def test_a_replica_answers_with_the_fleet_version_and_reports_it(root, nat
             {
                 "model": "default",
                 "active": "2.0.0",
+                "canary": None,
                 "phase": "active",
                 "answer": "2.0.0",
+                "answer_canary": None,
                 "ready": True,
                 "reason": None,
             }
@@ -64,7 +66,10 @@ async def test_a_replica_answers_with_the_fleet_version_and_reports_it(root, nat
         assert ready["status"] == "ready" and ready["fleet"]["models"][0]["answer"] == "2.0.0"
         metrics = (await client.get("/metrics")).text
         assert "regwatch_fleet_connected 1.0" in metrics and "regwatch_fleet_members 1.0" in metrics
-        assert 'regwatch_fleet_answer_info{active="2.0.0",model="default",version="2.0.0"} 1.0' in metrics
+        assert (
+            'regwatch_fleet_answer_info{active="2.0.0",canary="",canary_percent="",model="default",version="2.0.0"} 1.0'
+            in metrics
+        )
 
 
 async def test_a_replica_that_cannot_reach_nats_serves_nothing_of_its_own(root) -> None:
