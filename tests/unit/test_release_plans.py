@@ -68,33 +68,26 @@ def test_promote_rollback_follow_latest_record_what_served(tmp_path):
     ]
 
 
-def test_canary_shadow_and_aliases_name_versions_through_aliases(tmp_path):
+def test_canary_shadow_and_aliases_record_what_they_named_before(tmp_path):
     state = run(
         tmp_path,
+        plans.set_alias("champion", "1.0.0"),
         plans.set_alias("champion", "1.1.0"),
         plans.set_alias("runner-up", "@champion"),  # an alias through an alias: the version
+        plans.canary("1.0.0", 5),
         plans.canary("@runner-up", 12.5),
+        plans.shadow("1.0.0"),
         plans.shadow("@champion"),
         plans.promote("@champion"),  # ends the canary
-        plans.stop_shadow(),
         plans.remove_alias("runner-up"),
     )
-    assert state == Release(stable="1.1.0", previous="2.0.0", aliases={"champion": "1.1.0"})
-    assert [(e["action"], e["from"], e["to"]) for e in read_history(tmp_path)] == [
-        ("alias-set", None, "1.1.0"),
-        ("alias-set", None, "1.1.0"),
-        ("canary", None, "1.1.0"),
-        ("shadow", None, "1.1.0"),
-        ("promote", "2.0.0", "1.1.0"),
-        ("shadow-stop", "1.1.0", None),
-        ("alias-rm", "1.1.0", None),
-    ]
+    assert state == Release(stable="1.1.0", previous="2.0.0", shadow="1.1.0", aliases={"champion": "1.1.0"})
     entries = read_history(tmp_path)
-    assert (entries[0]["alias"], entries[2]["percent"], entries[6]["alias"]) == (
-        "champion",
-        12.5,
-        "runner-up",
-    )
+    old, new = "1.0.0", "1.1.0"
+    assert [e["from"] for e in entries] == [None, old, None, None, old, None, old, "2.0.0", new]
+    assert [e["to"] for e in entries] == [old, new, new, old, new, old, new, new, None]
+    details = [e.get("alias", e.get("percent")) for e in entries[:5]]
+    assert details == ["champion", "champion", "runner-up", 5, 12.5]
 
 
 def test_stop_canary_records_the_version_it_ends(tmp_path):
