@@ -18,10 +18,8 @@ from regwatch.registry import (
     InvalidModelName,
     ModelRegistry,
     RegistryError,
-    VersionNotFound,
     list_models,
     model_dir,
-    try_parse_version,
 )
 
 RegistryOption = Annotated[
@@ -74,20 +72,6 @@ class ModelTarget:
     folder: Path
     registry: ModelRegistry
     settings: Settings
-
-    def servable(self, version: str) -> str:
-        """The folder name of `version` (any spelling) when the index holds it complete;
-        else `VersionNotFound` saying why it cannot take traffic."""
-        try:
-            return self.registry.resolve(version).name
-        except VersionNotFound:
-            pass
-        parsed = try_parse_version(version)
-        if parsed is None:
-            raise VersionNotFound(f"model {self.name}: {version!r} is not a PEP 440 version")
-        reasons = [state.reason for state in self.registry.index.rejected() if state.version == parsed]
-        why = f"is not servable: {reasons[0]}" if reasons else "is not on the volume"
-        raise VersionNotFound(f"model {self.name}: version {version!r} {why}")
 
 
 def open_model(registry: Path | None, model: str | None, *, create: bool = False) -> ModelTarget:

@@ -1,37 +1,28 @@
 """Release control from the command line: each command changes one model's `release.json`
-through `regwatch.registry.release`, and every server watching the volume follows.
+through the plans of `regwatch.registry.release_plans` (the HTTP routes' too), and every
+server watching the volume follows.
 
-A change is planned twice: once on an unlocked read, so that a refusal (an unknown or
-unservable version, a bad percent, an unknown alias, nothing to roll back to, a broken
-`release.json`: exit 1, the reason on stderr) writes nothing at all, not even the lock
-file; then again under the lock, from the state as it is by then, so two operators at once
-never lose each other's change. A command that would leave the state as it is writes
-nothing and says so (exit 0), so scripts can repeat a command safely.
+A refusal (an unknown or unservable version, a bad percent, an unknown alias, nothing to
+roll back to, a broken `release.json`: exit 1, the reason on stderr) writes nothing at
+all, not even the lock file. A command that would leave the state as it is writes nothing
+and says so (exit 0), so scripts can repeat a command safely.
 
-What "from" means in the history: for `promote` and `rollback`, the version that took
-default traffic just before, that is the pinned stable or, while the model follows latest,
-the latest version on the volume at that moment (what served). It is also what `rollback`
-returns to, pinned. For `canary`, `shadow` and `alias`, the version they named before.
+What serves now, as the volume shows it (the history's "from" for `promote` and
+`rollback`, and what `rollback` returns to): the pinned stable or, while the model follows
+latest, the latest version on the volume at that moment.
 """
 
 import getpass
 import json
 import os
-from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated
 
 import typer
 
-from regwatch.registry import RegistryError, printable
-from regwatch.registry.release import (
-    Release,
-    ReleaseError,
-    Step,
-    locked,
-    read_history,
-    read_release,
-    write_release,
-)
+from regwatch.registry import RegistryError, VersionNotFound, printable, release_plans, try_parse_version
+from regwatch.registry.release import Release, ReleaseError, read_history, read_release
+from regwatch.registry.release_plans import Command, carry_out
 
 from .common import ModelOption, ModelTarget, RegistryOption, fail, open_model
 
@@ -52,22 +43,35 @@ def actor() -> str:
         return str(os.getuid())
 
 
-def _version(target: ModelTarget, state: Release, ref: str) -> str:
-    """`ref` (a version or `@alias`) as the folder name of a version that can take traffic."""
-    return target.servable(state.resolve(ref))
+@dataclass(frozen=True)
+class VolumeChecks:
+    """`release_plans.Checks` over the volume as this command scanned it."""
+
+    target: ModelTarget
+
+    def servable(self, version: str) -> str:
+        """The folder name of `version` (any spelling) when the index holds it complete."""
+        target = self.target
+        try:
+            return target.registry.resolve(version).name
+        except VersionNotFound:
+            pass
+        parsed = try_parse_version(version)
+        if parsed is None:
+            raise ReleaseError(f"model {target.name}: {version!r} is not a PEP 440 version")
+        reasons = [state.reason for state in target.registry.index.rejected() if state.version == parsed]
+        why = f"is not servable: {reasons[0]}" if reasons else "is not on the volume"
+        raise ReleaseError(f"model {target.name}: version {version!r} {why}")
+
+    def serving(self, state: Release) -> str | None:
+        return state.stable if state.stable is not None else self.target.registry.get_latest_version()
 
 
-def _serving(target: ModelTarget, state: Release) -> str | None:
-    return state.stable if state.stable is not None else target.registry.get_latest_version()
-
-
-def _change(
-    registry: RegistryOption, model: ModelOption, action: str, plan: Callable[[ModelTarget, Release], Step]
-) -> None:
+def _change(registry: RegistryOption, model: ModelOption, command: Command) -> None:
     """Refuse, or write the change (unless there is none), then print the model's state."""
     target = open_model(registry, model)
     try:
-        state, written = _apply(target, action, plan)
+        state, written = carry_out(target.folder, command, VolumeChecks(target), actor())
     except RegistryError as exc:
         raise fail(str(exc)) from None
     except OSError as exc:
@@ -81,63 +85,22 @@ def _print_state(target: ModelTarget, state: Release) -> None:
     typer.echo(f"model     {target.name}\n{state.describe(target.registry.get_latest_version())}")
 
 
-def _apply(
-    target: ModelTarget, action: str, plan: Callable[[ModelTarget, Release], Step]
-) -> tuple[Release, bool]:
-    """The state after `plan`, and whether it was written. Refusals and no-ops are settled on
-    an unlocked read, so they write nothing, not even the lock file."""
-    current = read_release(target.folder)
-    if plan(target, current).state == current:
-        return current, False
-    with locked(target.folder):
-        current = read_release(target.folder)
-        step = plan(target, current)
-        if step.state == current:
-            return current, False
-        write_release(
-            target.folder,
-            step.state,
-            actor=actor(),
-            action=action,
-            before=step.before,
-            after=step.after,
-            details=step.details,
-        )
-        return step.state, True
-
-
 @app.command()
 def promote(version: VersionArgument, registry: RegistryOption = None, model: ModelOption = None) -> None:
     """Pin default traffic to VERSION (new versions still load, but take none); ends a canary."""
-
-    def plan(target: ModelTarget, state: Release) -> Step:
-        chosen, serving = _version(target, state, version), _serving(target, state)
-        return Step(state.promote(chosen, serving), serving, chosen)
-
-    _change(registry, model, "promote", plan)
+    _change(registry, model, release_plans.promote(version))
 
 
 @app.command()
 def rollback(registry: RegistryOption = None, model: ModelOption = None) -> None:
     """Pin default traffic back to the version that served before the last promote."""
-
-    def plan(target: ModelTarget, state: Release) -> Step:
-        serving = _serving(target, state)
-        back = state.rollback(serving)
-        assert back.stable is not None  # rollback refuses when there is nothing to return to
-        return Step(back, serving, target.servable(back.stable))
-
-    _change(registry, model, "rollback", plan)
+    _change(registry, model, release_plans.rollback())
 
 
 @app.command("follow-latest")
 def follow_latest(registry: RegistryOption = None, model: ModelOption = None) -> None:
     """Let default traffic follow the latest version again (ends a pin and a canary)."""
-
-    def plan(target: ModelTarget, state: Release) -> Step:
-        return Step(state.follow_latest(), state.stable, None)
-
-    _change(registry, model, "follow-latest", plan)
+    _change(registry, model, release_plans.follow_latest())
 
 
 @app.command()
@@ -151,15 +114,10 @@ def canary(
     """Send PERCENT % of default traffic to VERSION (sticky by X-Routing-Key), or --stop."""
     if stop == (version is not None) or (version is None) != (percent is None):
         raise typer.BadParameter("give VERSION with --percent P, or --stop alone")
-
-    def plan(target: ModelTarget, state: Release) -> Step:
-        before = state.canary.version if state.canary else None
-        if version is None or percent is None:
-            return Step(state.without_canary(), before, None)
-        chosen = _version(target, state, version)
-        return Step(state.with_canary(chosen, percent), before, chosen, {"percent": percent})
-
-    _change(registry, model, "canary-stop" if stop else "canary", plan)
+    if version is None or percent is None:
+        _change(registry, model, release_plans.stop_canary())
+    else:
+        _change(registry, model, release_plans.canary(version, percent))
 
 
 @app.command()
@@ -172,12 +130,8 @@ def shadow(
     """Also predict every default request with VERSION, off the response path; or --stop."""
     if stop == (version is not None):
         raise typer.BadParameter("give VERSION, or --stop alone")
-
-    def plan(target: ModelTarget, state: Release) -> Step:
-        chosen = None if version is None else _version(target, state, version)
-        return Step(state.with_shadow(chosen), state.shadow, chosen)
-
-    _change(registry, model, "shadow-stop" if stop else "shadow", plan)
+    command = release_plans.stop_shadow() if version is None else release_plans.shadow(version)
+    _change(registry, model, command)
 
 
 @alias_app.command("set")
@@ -188,12 +142,7 @@ def alias_set(
     model: ModelOption = None,
 ) -> None:
     """Point alias NAME at VERSION."""
-
-    def plan(target: ModelTarget, state: Release) -> Step:
-        chosen = _version(target, state, version)
-        return Step(state.with_alias(name, chosen), state.aliases.get(name), chosen, {"alias": name})
-
-    _change(registry, model, "alias-set", plan)
+    _change(registry, model, release_plans.set_alias(name, version))
 
 
 @alias_app.command("rm")
@@ -203,11 +152,7 @@ def alias_rm(
     model: ModelOption = None,
 ) -> None:
     """Remove alias NAME."""
-
-    def plan(target: ModelTarget, state: Release) -> Step:
-        return Step(state.without_alias(name), state.aliases.get(name), None, {"alias": name})
-
-    _change(registry, model, "alias-rm", plan)
+    _change(registry, model, release_plans.remove_alias(name))
 
 
 AsJson = Annotated[bool, typer.Option("--json", help="JSON, for scripts")]

@@ -8,7 +8,8 @@ the volume follows the same state, and it survives restarts. A file that does no
 (a bad hand edit) is reported and ignored: it is never half-applied.
 
 The transitions are pure functions of the current state and refuse only what the state
-alone shows; whether a named version is servable is the caller's check.
+alone shows; whether a named version is servable is the caller's check (the commands
+that change the state, and how a change is written under the lock: `release_plans.py`).
 
 `serving` in `promote`/`rollback` is the version that took default traffic just before:
 the pinned stable, or, while following latest, the latest version on the volume at that
@@ -165,17 +166,6 @@ class Release:
         ):
             raise ReleaseError("aliases must map names to version strings")
         return cls(data.get("stable"), data.get("previous"), canary, data.get("shadow"), aliases)
-
-
-@dataclass(frozen=True)
-class Step:
-    """One planned release change (the CLI's or the HTTP routes'): the new state, and what
-    the history records of it."""
-
-    state: Release
-    before: str | None
-    after: str | None
-    details: dict[str, Any] = field(default_factory=dict)
 
 
 def routing_bucket(key: str) -> int:

@@ -1,30 +1,24 @@
-"""Release changes made by the service (the HTTP path), through `registry.release` as the CLI.
+"""Release changes made by the service (the HTTP path): the plans of
+`registry.release_plans`, as the CLI's, checked against this service's own view.
 
-A command is a plan: a function of the current state that returns the new state and what
-the history records of it, or refuses. The plan runs twice in a worker thread: once on an
-unlocked read, so that a refusal writes nothing at all (not even the lock file); then under
-the lock, on the state as it is by then, so two operators at once never lose each other's
-change. A change that would leave the state as it is writes nothing. The new state is
-applied at once (the watcher's hint that follows finds nothing new).
-
-What a plan may name is checked against this service's own view: the index must hold the
-version complete, and its current files must not have failed to load here. The history's
-"from" for promote and rollback is the version that took default traffic just before:
-the promoted stable, or, while following latest, the version serving (else the latest).
+What a plan may name must be held complete by the index, and its current files must not
+have failed to load here. What serves now (the history's "from" for promote and rollback)
+is the promoted stable, or, while following latest, the version serving (else the
+latest). The plan runs in a worker thread; each answer is read on the event loop, where
+the index and the live model change. The new state is applied at once (the watcher's hint
+that follows finds nothing new).
 
 Refusals (unknown version, one that failed to load or is not complete, a bad percent, an
 unknown alias, nothing to roll back to, a release file that cannot be used) raise
 `ReleaseRefused` with the reason, and change nothing.
 """
 
-from collections.abc import Callable
-from dataclasses import dataclass
-
 import anyio
 import anyio.from_thread
 
 from regwatch.registry import RegistryError, VersionNotFound, printable
-from regwatch.registry.release import Release, Step, locked, read_release, write_release
+from regwatch.registry.release import Release, ReleaseError
+from regwatch.registry.release_plans import Command, carry_out
 
 from .served import ServedModel
 
@@ -33,15 +27,8 @@ class ReleaseRefused(Exception):
     """A release change that was refused; nothing changed. The message says why."""
 
 
-@dataclass(frozen=True)
-class Command:
-    action: str  # as the history records it (the CLI's names)
-    plan: Callable[["Checks", Release], Step]
-
-
-class Checks:
-    """What a plan asks of the service, from a worker thread: each answer is read on the
-    event loop, where the index and the live model change."""
+class ServedChecks:
+    """`release_plans.Checks` over a running model, asked from a worker thread."""
 
     def __init__(self, served: ServedModel) -> None:
         self._served = served
@@ -55,17 +42,16 @@ class Checks:
         return anyio.from_thread.run_sync(self._serving)
 
     def _servable(self, version: str) -> str:
-        """The folder name of `version` (any spelling) if it can take traffic here."""
         served = self._served
         try:
             name = served.registry.resolve(version).name
         except VersionNotFound:
             rejected = [s.reason for s in served.registry.index.rejected() if s.name == printable(version)]
             why = f"is not servable: {rejected[0]}" if rejected else "is not on the volume (or not complete)"
-            raise ReleaseRefused(f"model {served.name}: version {printable(version)!r} {why}") from None
+            raise ReleaseError(f"model {served.name}: version {printable(version)!r} {why}") from None
         failure = served.live.failures.get(name)
         if failure is not None:
-            raise ReleaseRefused(f"model {served.name}: version {name} failed to load: {failure}")
+            raise ReleaseError(f"model {served.name}: version {name} failed to load: {failure}")
         return name
 
     def _serving(self) -> str | None:
@@ -76,24 +62,11 @@ class Checks:
 async def apply(served: ServedModel, command: Command, actor: str) -> Release:
     """Plan, refuse or write `command` for `served`; the state in force afterwards."""
     folder = served.release.folder
-    checks = Checks(served)
+    checks = ServedChecks(served)
 
     def change() -> None:
         try:
-            command.plan(checks, read_release(folder))
-            with locked(folder):
-                current = read_release(folder)
-                step = command.plan(checks, current)
-                if step.state != current:
-                    write_release(
-                        folder,
-                        step.state,
-                        actor=actor,
-                        action=command.action,
-                        before=step.before,
-                        after=step.after,
-                        details=step.details,
-                    )
+            carry_out(folder, command, checks, actor)
         except RegistryError as exc:  # ReleaseError: the state refuses; or the file cannot be used
             raise ReleaseRefused(str(exc).replace(str(folder) + "/", "")) from None
         except OSError as exc:
@@ -101,73 +74,3 @@ async def apply(served: ServedModel, command: Command, actor: str) -> Release:
 
     await anyio.to_thread.run_sync(change)
     return await served.release.refresh()
-
-
-# -- the commands ------------------------------------------------------------------------
-
-
-def promote(ref: str) -> Command:
-    def plan(checks: Checks, state: Release) -> Step:
-        chosen, serving = checks.servable(state.resolve(ref)), checks.serving(state)
-        return Step(state.promote(chosen, serving), serving, chosen)
-
-    return Command("promote", plan)
-
-
-def rollback() -> Command:
-    def plan(checks: Checks, state: Release) -> Step:
-        serving = checks.serving(state)
-        back = state.rollback(serving)
-        assert back.stable is not None  # rollback refuses when there is nothing to return to
-        return Step(back, serving, checks.servable(back.stable))
-
-    return Command("rollback", plan)
-
-
-def follow_latest() -> Command:
-    return Command("follow-latest", lambda checks, state: Step(state.follow_latest(), state.stable, None))
-
-
-def canary(ref: str, percent: float) -> Command:
-    def plan(checks: Checks, state: Release) -> Step:
-        state.with_canary(ref, percent)  # a bad percent is refused before the version is looked up
-        chosen = checks.servable(state.resolve(ref))
-        before = state.canary.version if state.canary else None
-        return Step(state.with_canary(chosen, percent), before, chosen, {"percent": percent})
-
-    return Command("canary", plan)
-
-
-def stop_canary() -> Command:
-    def plan(checks: Checks, state: Release) -> Step:
-        return Step(state.without_canary(), state.canary.version if state.canary else None, None)
-
-    return Command("canary-stop", plan)
-
-
-def shadow(ref: str) -> Command:
-    def plan(checks: Checks, state: Release) -> Step:
-        chosen = checks.servable(state.resolve(ref))
-        return Step(state.with_shadow(chosen), state.shadow, chosen)
-
-    return Command("shadow", plan)
-
-
-def stop_shadow() -> Command:
-    return Command("shadow-stop", lambda checks, state: Step(state.with_shadow(None), state.shadow, None))
-
-
-def set_alias(name: str, ref: str) -> Command:
-    def plan(checks: Checks, state: Release) -> Step:
-        state.with_alias(name, ref)  # a bad alias name is refused before the version is looked up
-        chosen = checks.servable(state.resolve(ref))
-        return Step(state.with_alias(name, chosen), state.aliases.get(name), chosen, {"alias": name})
-
-    return Command("alias-set", plan)
-
-
-def remove_alias(name: str) -> Command:
-    def plan(checks: Checks, state: Release) -> Step:
-        return Step(state.without_alias(name), state.aliases.get(name), None, {"alias": name})
-
-    return Command("alias-rm", plan)

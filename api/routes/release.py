@@ -4,8 +4,8 @@ token only (the gateway, on behalf of its admin keys).
 No `REGWATCH_ADMIN_TOKEN` configured: every route answers 403. A missing or wrong bearer
 token: 401. The token is compared in constant time and never logged. `X-Regwatch-Actor`
 (honoured only with the token; the gateway sets it to the caller's key id) is who the
-history records. Changes go through `serving.release_commands`, as the CLI's go through
-`registry.release`: 200 with the new state, or 409 with why nothing changed.
+history records. Changes are the plans of `registry.release_plans` (the CLI's too), applied
+by `serving.release_commands`: 200 with the new state, or 409 with why nothing changed.
 """
 
 import hashlib
@@ -17,10 +17,10 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from regwatch.registry import printable
+from regwatch.registry import printable, release_plans
 from regwatch.registry.release import Release, read_history
+from regwatch.registry.release_plans import Command
 from regwatch.serving import ServedModel, release_commands
-from regwatch.serving.release_commands import Command
 
 from ..state import ServiceState, service
 from .models import ModelQuery
@@ -115,41 +115,41 @@ async def history(svc: Svc, model: ModelQuery = None) -> dict[str, Any]:
 @router.post("/promote", responses=REFUSALS, openapi_extra=_documented(VersionBody))
 async def promote(request: Request, svc: Svc, actor: Actor, model: ModelQuery = None) -> dict[str, Any]:
     body = await _body(request, VersionBody)
-    return await _change(svc, model, release_commands.promote(body.version), actor)
+    return await _change(svc, model, release_plans.promote(body.version), actor)
 
 
 @router.post("/rollback", responses=REFUSALS, openapi_extra=_documented(Empty))
 async def rollback(request: Request, svc: Svc, actor: Actor, model: ModelQuery = None) -> dict[str, Any]:
     await _body(request, Empty)
-    return await _change(svc, model, release_commands.rollback(), actor)
+    return await _change(svc, model, release_plans.rollback(), actor)
 
 
 @router.post("/follow-latest", responses=REFUSALS, openapi_extra=_documented(Empty))
 async def follow_latest(request: Request, svc: Svc, actor: Actor, model: ModelQuery = None) -> dict[str, Any]:
     await _body(request, Empty)
-    return await _change(svc, model, release_commands.follow_latest(), actor)
+    return await _change(svc, model, release_plans.follow_latest(), actor)
 
 
 @router.post("/canary", responses=REFUSALS, openapi_extra=_documented(CanaryBody))
 async def canary(request: Request, svc: Svc, actor: Actor, model: ModelQuery = None) -> dict[str, Any]:
     body = await _body(request, CanaryBody)
-    return await _change(svc, model, release_commands.canary(body.version, body.percent), actor)
+    return await _change(svc, model, release_plans.canary(body.version, body.percent), actor)
 
 
 @router.delete("/canary", responses=REFUSALS)
 async def stop_canary(svc: Svc, actor: Actor, model: ModelQuery = None) -> dict[str, Any]:
-    return await _change(svc, model, release_commands.stop_canary(), actor)
+    return await _change(svc, model, release_plans.stop_canary(), actor)
 
 
 @router.post("/shadow", responses=REFUSALS, openapi_extra=_documented(VersionBody))
 async def shadow(request: Request, svc: Svc, actor: Actor, model: ModelQuery = None) -> dict[str, Any]:
     body = await _body(request, VersionBody)
-    return await _change(svc, model, release_commands.shadow(body.version), actor)
+    return await _change(svc, model, release_plans.shadow(body.version), actor)
 
 
 @router.delete("/shadow", responses=REFUSALS)
 async def stop_shadow(svc: Svc, actor: Actor, model: ModelQuery = None) -> dict[str, Any]:
-    return await _change(svc, model, release_commands.stop_shadow(), actor)
+    return await _change(svc, model, release_plans.stop_shadow(), actor)
 
 
 @router.put("/aliases/{alias}", responses=REFUSALS, openapi_extra=_documented(VersionBody))
@@ -157,9 +157,9 @@ async def set_alias(
     alias: AliasName, request: Request, svc: Svc, actor: Actor, model: ModelQuery = None
 ) -> dict[str, Any]:
     body = await _body(request, VersionBody)
-    return await _change(svc, model, release_commands.set_alias(alias, body.version), actor)
+    return await _change(svc, model, release_plans.set_alias(alias, body.version), actor)
 
 
 @router.delete("/aliases/{alias}", responses=REFUSALS)
 async def remove_alias(alias: AliasName, svc: Svc, actor: Actor, model: ModelQuery = None) -> dict[str, Any]:
-    return await _change(svc, model, release_commands.remove_alias(alias), actor)
+    return await _change(svc, model, release_plans.remove_alias(alias), actor)
