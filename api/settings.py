@@ -11,6 +11,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from regwatch.registry import DEFAULT_MAX_METADATA_BYTES
 from regwatch.serving import LoadPolicy, default_memory_limit
 
+from .secret_file import read_secret
+
 if TYPE_CHECKING:
     from regwatch.fleet import FleetConfig
 
@@ -104,6 +106,11 @@ class Settings(BaseSettings):
         "unset: release changes over HTTP are disabled. At least 16 printable ASCII characters, "
         "no spaces: openssl rand -hex 32",
     )
+    admin_token_file: Path | None = Field(
+        None,
+        description="a file holding the admin token, e.g. a mounted secret (/run/secrets/admin_token): "
+        "read once at start, stripped; a regular file of at most 4 KiB. Not together with admin_token",
+    )
     shadow_queue: int = Field(
         1024, ge=1, description="requests waiting for the shadow's prediction; beyond, they are dropped"
     )
@@ -176,17 +183,44 @@ class Settings(BaseSettings):
     @field_validator("admin_token", mode="after")
     @classmethod
     def _token_rule(cls, value: SecretStr | None) -> SecretStr | None:
-        """The gateway's key rule: what survives an `Authorization: Bearer` header unchanged,
-        and long enough to be out of reach of guessing. Errors never quote the token."""
         if value is None or value.get_secret_value() == "":
             return None
-        token = value.get_secret_value()
-        if not TOKEN_CHARACTERS.fullmatch(token):
-            raise ValueError("has a character outside printable ASCII (a space, a control or non-ASCII)")
-        if len(token) < MIN_TOKEN_LENGTH:
-            raise ValueError(f"is too short: at least {MIN_TOKEN_LENGTH} characters (openssl rand -hex 32)")
+        checked_token(value.get_secret_value())
         return value
+
+    @field_validator("admin_token_file", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        """As for the token itself: `REGWATCH_ADMIN_TOKEN_FILE=` is unset, not the folder `.`."""
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @model_validator(mode="after")
+    def _admin_token_from_file(self) -> Self:
+        """The token from its file, under the same rule. Never both: one would be ignored."""
+        if self.admin_token_file is None:
+            return self
+        if self.admin_token is not None:
+            raise ValueError("both REGWATCH_ADMIN_TOKEN and REGWATCH_ADMIN_TOKEN_FILE are set: set only one")
+        try:
+            token = read_secret(self.admin_token_file)
+        except ValueError as exc:
+            raise ValueError(f"REGWATCH_ADMIN_TOKEN_FILE {exc}") from None
+        try:
+            self.admin_token = SecretStr(checked_token(token))
+        except ValueError as exc:
+            raise ValueError(f"REGWATCH_ADMIN_TOKEN_FILE {self.admin_token_file}: the token {exc}") from None
+        return self
 
     @property
     def settle_seconds(self) -> float:
         return self.settle_ms / 1000
+
+
+def checked_token(token: str) -> str:
+    """The gateway's key rule: what survives an `Authorization: Bearer` header unchanged, and
+    long enough to be out of reach of guessing. Errors never quote the token."""
+    if not TOKEN_CHARACTERS.fullmatch(token):
+        raise ValueError("has a character outside printable ASCII (a space, a control or non-ASCII)")
+    if len(token) < MIN_TOKEN_LENGTH:
+        raise ValueError(f"is too short: at least {MIN_TOKEN_LENGTH} characters (openssl rand -hex 32)")
+    return token

@@ -388,22 +388,47 @@ def check_compose(doc: dict, dockerfiles: dict[str, str] | None = None) -> list[
         for key, value in env_of(service).items():
             if value and SECRET_NAME_RE.search(key) and "$" not in value:
                 problems.append(f"{name}: {key} is a literal in compose.yaml; use a secret file")
-    gw_env = env_of(gateway)
-    keys_file = gw_env.get("API_KEYS_FILE")
-    secrets = doc.get("secrets") or {}
-    if not keys_file:
-        problems.append("gateway has no API_KEYS_FILE")
-    else:
-        secret_name = PurePosixPath(keys_file).name
-        granted = [s if isinstance(s, str) else s.get("source") for s in gateway.get("secrets") or []]
-        if not keys_file.startswith("/run/secrets/") or secret_name not in granted:
-            problems.append(f"API_KEYS_FILE={keys_file} is not a secret granted to the gateway")
-        top = secrets.get(secret_name) or {}
-        if not (top.get("file") or top.get("external") or top.get("environment")):
-            problems.append(f"secret {secret_name} has no file/external/environment source")
-    for name, spec in secrets.items():
+    for variable in GATEWAY_SECRET_FILES:
+        problems += secret_file_problems(doc, "gateway", variable)
+    problems += admin_token_problems(doc, "api", "gateway")
+    for name, spec in (doc.get("secrets") or {}).items():
         if isinstance(spec, dict) and "content" in spec:
             problems.append(f"secret {name} carries its content inline")
+    return problems
+
+
+# What the gateway reads from secret files: prediction keys, admin keys, the API's token.
+GATEWAY_SECRET_FILES = ["API_KEYS_FILE", "ADMIN_API_KEYS_FILE", "REGWATCH_ADMIN_TOKEN_FILE"]
+
+
+def secret_file_problems(doc: dict, name: str, variable: str) -> list[str]:
+    """`variable` of service `name` names a file under /run/secrets/ of a secret granted to
+    the service, and that secret has a source outside compose.yaml."""
+    service = doc["services"][name]
+    path = env_of(service).get(variable)
+    if not path:
+        return [f"{name} has no {variable}"]
+    problems = []
+    secret = PurePosixPath(path).name
+    granted = [s if isinstance(s, str) else s.get("source") for s in service.get("secrets") or []]
+    if not path.startswith("/run/secrets/") or secret not in granted:
+        problems.append(f"{variable}={path} is not a secret granted to the {name}")
+    top = (doc.get("secrets") or {}).get(secret) or {}
+    if not (top.get("file") or top.get("external") or top.get("environment")):
+        problems.append(f"secret {secret} has no file/external/environment source")
+    return problems
+
+
+def admin_token_problems(doc: dict, api: str, gateway: str) -> list[str]:
+    """The API reads its admin token from a secret, the same one its gateway sends, and
+    neither also sets REGWATCH_ADMIN_TOKEN (both set: each refuses to start)."""
+    problems = secret_file_problems(doc, api, "REGWATCH_ADMIN_TOKEN_FILE")
+    files = {name: env_of(doc["services"][name]).get("REGWATCH_ADMIN_TOKEN_FILE") for name in (api, gateway)}
+    if files[api] != files[gateway]:
+        problems.append(f"{api} and {gateway} read the admin token from different files: {files}")
+    for name in (api, gateway):
+        if "REGWATCH_ADMIN_TOKEN" in env_of(doc["services"][name]):
+            problems.append(f"{name} sets both REGWATCH_ADMIN_TOKEN and REGWATCH_ADMIN_TOKEN_FILE")
     return problems
 
 
@@ -484,8 +509,10 @@ def check_fleet_profile(doc: dict) -> list[str]:
             problems.append(f"{gw_name} must depend on {name} with condition: service_healthy")
     if "UPSTREAM_URL" in env_of(gateway):
         problems.append(f"{gw_name} sets UPSTREAM_URL beside UPSTREAM_URLS: the gateway refuses both")
-    if "api_keys" not in [s if isinstance(s, str) else s.get("source") for s in gateway.get("secrets") or []]:
-        problems.append(f"{gw_name} is not granted the api_keys secret")
+    for variable in GATEWAY_SECRET_FILES:
+        problems += secret_file_problems(doc, gw_name, variable)
+    for name in replicas:
+        problems += admin_token_problems(doc, name, gw_name)
     host_ports = {
         interpolate(str(p)).split(":")[0]
         for name in (gw_name, "gateway")
@@ -569,8 +596,20 @@ def test_gateway_settings():
     gw = env_of(load_compose()["services"]["gateway"])
     assert gw["UPSTREAM_URL"] == "http://api:8000"
     assert gw["API_KEYS_FILE"] == "/run/secrets/api_keys"
+    assert gw["ADMIN_API_KEYS_FILE"] == "/run/secrets/admin_api_keys"
+    assert gw["REGWATCH_ADMIN_TOKEN_FILE"] == "/run/secrets/admin_token"
     assert gw["HOST"] == "0.0.0.0"
-    assert "API_KEYS" not in gw
+    assert not {"API_KEYS", "ADMIN_API_KEYS", "REGWATCH_ADMIN_TOKEN"} & set(gw)
+
+
+def test_release_over_http_is_wired_in_both_profiles():
+    """Every API process holds the admin token its gateway sends; each gateway has admin keys."""
+    doc = load_compose()
+    for api, gateway in (("api", "gateway"), *((f"api-{i}", "gateway-fleet") for i in (1, 2, 3))):
+        assert env_of(doc["services"][api])["REGWATCH_ADMIN_TOKEN_FILE"] == "/run/secrets/admin_token"
+        assert "admin_token" in doc["services"][api]["secrets"], api
+        assert {"api_keys", "admin_api_keys", "admin_token"} <= set(doc["services"][gateway]["secrets"])
+    assert "secrets" not in doc["services"]["seed"] and "secrets" not in doc["services"]["nats"]
 
 
 def test_restart_policies_and_poll_switch():
@@ -611,7 +650,12 @@ def test_env_example_documents_every_compose_variable():
 def test_api_keys_are_not_in_the_repository():
     text = COMPOSE_FILE.read_text()
     assert not re.search(r"API_KEYS\s*[:=]\s*\S", text), "API_KEYS given inline"
-    assert load_compose()["secrets"]["api_keys"]["file"] == "./secrets/api_keys.txt"
+    assert {name: spec["file"] for name, spec in load_compose()["secrets"].items()} == {
+        "api_keys": "./secrets/api_keys.txt",
+        "admin_api_keys": "./secrets/admin_api_keys.txt",
+        "admin_token": "./secrets/admin_token.txt",
+    }
+    assert not re.search(r"ADMIN_TOKEN\s*[:=]\s*\S", text), "the admin token given inline"
     if shutil.which("git") and (ROOT / ".git").exists():
         tracked = subprocess.run(
             ["git", "ls-files", "secrets"], cwd=ROOT, capture_output=True, text=True, check=False
@@ -716,6 +760,48 @@ MUTATIONS = {
     "no API_KEYS_FILE": (
         lambda d: _svc(d, "gateway")["environment"].pop("API_KEYS_FILE"),
         "gateway has no API_KEYS_FILE",
+    ),
+    "literal admin key": (
+        lambda d: _svc(d, "gateway")["environment"].__setitem__("ADMIN_API_KEYS", "admin-0123456789abcdef"),
+        "gateway: ADMIN_API_KEYS is a literal",
+    ),
+    "literal admin token in the api": (
+        lambda d: _svc(d, "api")["environment"].__setitem__("REGWATCH_ADMIN_TOKEN", "token-0123456789abcdef"),
+        "api: REGWATCH_ADMIN_TOKEN is a literal",
+    ),
+    "admin token from the environment beside its file": (
+        lambda d: _svc(d, "gateway")["environment"].__setitem__("REGWATCH_ADMIN_TOKEN", "${ADMIN_TOKEN}"),
+        "gateway sets both REGWATCH_ADMIN_TOKEN and REGWATCH_ADMIN_TOKEN_FILE",
+    ),
+    "admin keys not granted to the gateway": (
+        lambda d: _svc(d, "gateway").__setitem__("secrets", ["api_keys", "admin_token"]),
+        "ADMIN_API_KEYS_FILE=/run/secrets/admin_api_keys is not a secret granted to the gateway",
+    ),
+    "no ADMIN_API_KEYS_FILE": (
+        lambda d: _svc(d, "gateway")["environment"].pop("ADMIN_API_KEYS_FILE"),
+        "gateway has no ADMIN_API_KEYS_FILE",
+    ),
+    "api without the admin token": (
+        lambda d: _svc(d, "api")["environment"].pop("REGWATCH_ADMIN_TOKEN_FILE"),
+        "api has no REGWATCH_ADMIN_TOKEN_FILE",
+    ),
+    "admin token not granted to the api": (
+        lambda d: _svc(d, "api").pop("secrets"),
+        "REGWATCH_ADMIN_TOKEN_FILE=/run/secrets/admin_token is not a secret granted to the api",
+    ),
+    "api and gateway on different tokens": (
+        lambda d: _svc(d, "gateway")["environment"].__setitem__(
+            "REGWATCH_ADMIN_TOKEN_FILE", "/run/secrets/api_keys"
+        ),
+        "api and gateway read the admin token from different files",
+    ),
+    "admin token secret without a source": (
+        lambda d: d["secrets"].__setitem__("admin_token", {"content": "token-0123456789abcdef"}),
+        "secret admin_token has no file/external/environment source",
+    ),
+    "admin token secret inline": (
+        lambda d: d["secrets"].__setitem__("admin_token", {"content": "token-0123456789abcdef"}),
+        "secret admin_token carries its content inline",
     ),
 }
 
@@ -894,6 +980,25 @@ FLEET_MUTATIONS = {
     "gateway with both upstream settings": (
         lambda d: _svc(d, "gateway-fleet")["environment"].__setitem__("UPSTREAM_URL", "http://api-1:8000"),
         "the gateway refuses both",
+    ),
+    "a replica without the admin token": (
+        lambda d: _svc(d, "api-2").pop("secrets"),
+        "REGWATCH_ADMIN_TOKEN_FILE=/run/secrets/admin_token is not a secret granted to the api-2",
+    ),
+    "a replica with its own token file": (
+        lambda d: _svc(d, "api-3").__setitem__(
+            "environment",
+            {**_svc(d, "api-3")["environment"], "REGWATCH_ADMIN_TOKEN_FILE": "/run/secrets/api_keys"},
+        ),
+        "api-3 and gateway-fleet read the admin token from different files",
+    ),
+    "fleet gateway without admin keys": (
+        lambda d: _svc(d, "gateway-fleet")["environment"].pop("ADMIN_API_KEYS_FILE"),
+        "gateway-fleet has no ADMIN_API_KEYS_FILE",
+    ),
+    "fleet gateway without the admin token": (
+        lambda d: _svc(d, "gateway-fleet").__setitem__("secrets", ["api_keys", "admin_api_keys"]),
+        "REGWATCH_ADMIN_TOKEN_FILE=/run/secrets/admin_token is not a secret granted to the gateway-fleet",
     ),
     "two replicas only": (
         lambda d: d["services"].pop("api-3"),

@@ -1,11 +1,12 @@
 """/release…: read and change a model's release state over HTTP, for the holder of the admin
 token only (the gateway, on behalf of its admin keys).
 
-No `REGWATCH_ADMIN_TOKEN` configured: every route answers 403. A missing or wrong bearer
-token: 401. The token is compared in constant time and never logged. `X-Regwatch-Actor`
-(honoured only with the token; the gateway sets it to the caller's key id) is who the
-history records. Changes are the plans of `registry.release_plans` (the CLI's too), applied
-by `serving.release_commands`: 200 with the new state, or 409 with why nothing changed.
+No admin token configured (`REGWATCH_ADMIN_TOKEN`, or `REGWATCH_ADMIN_TOKEN_FILE`: a mounted
+secret): every route answers 403. A missing or wrong bearer token: 401. The token is compared
+in constant time and never logged. `X-Regwatch-Actor` (honoured only with the token; the
+gateway sets it to the caller's key id) is who the history records. Changes are the plans of
+`registry.release_plans` (the CLI's too), applied by `serving.release_commands`: 200 with the
+new state, or 409 with why nothing changed.
 """
 
 import hashlib
@@ -25,7 +26,7 @@ from regwatch.serving import ServedModel, release_commands
 from ..state import ServiceState, service
 from .models import ModelQuery
 
-DISABLED = "release changes over HTTP are disabled (no REGWATCH_ADMIN_TOKEN)"
+DISABLED = "release changes over HTTP are disabled (no REGWATCH_ADMIN_TOKEN or REGWATCH_ADMIN_TOKEN_FILE)"
 MAX_ACTOR = 128
 
 

@@ -1,7 +1,7 @@
 // @ts-check
 // Reads the gateway configuration from environment variables.
 // Pure: takes an env object, returns a frozen config or throws ConfigError.
-import { readFileSync } from 'node:fs'
+import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs'
 import { keyProblem } from './lib/api-keys.js'
 
 export class ConfigError extends Error {
@@ -22,6 +22,8 @@ export class ConfigError extends Error {
 
 /** @type {readonly LogLevel[]} */
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
+// A key or token file is a few lines: anything larger is not one (a wrong mount).
+export const MAX_SECRET_FILE_BYTES = 64 * 1024
 
 export const DEFAULTS = Object.freeze({
   UPSTREAM_URL: 'http://127.0.0.1:8000',
@@ -38,10 +40,9 @@ export const DEFAULTS = Object.freeze({
 
 /** @param {Env} [env] */
 export function loadConfig (env = process.env) {
-  const adminApiKeys = checkedKeys(splitKeys(env.ADMIN_API_KEYS, 'ADMIN_API_KEYS'))
+  const adminApiKeys = checkedKeys(configuredKeys(env, 'ADMIN_API_KEYS'))
   // A key listed in both is an admin key: admin keys may use every route.
-  const apiKeys = checkedKeys([...splitKeys(env.API_KEYS, 'API_KEYS'), ...readKeysFile(env.API_KEYS_FILE)])
-    .filter((key) => !adminApiKeys.includes(key))
+  const apiKeys = checkedKeys(configuredKeys(env, 'API_KEYS')).filter((key) => !adminApiKeys.includes(key))
   if (apiKeys.length + adminApiKeys.length === 0) {
     throw new ConfigError('no API key configured: set API_KEYS (comma-separated) or API_KEYS_FILE (one key per line)')
   }
@@ -55,7 +56,7 @@ export function loadConfig (env = process.env) {
     upstreamUrls: Object.freeze(parseUpstreams(env)),
     apiKeys: Object.freeze(apiKeys),
     adminApiKeys: Object.freeze(adminApiKeys),
-    adminToken: parseAdminToken(nonEmpty(env.REGWATCH_ADMIN_TOKEN), adminApiKeys.length > 0),
+    adminToken: parseAdminToken(secretSetting(env, 'REGWATCH_ADMIN_TOKEN'), adminApiKeys.length > 0),
     port: parseInteger(env, 'PORT', DEFAULTS.PORT, 0, 65_535),
     host: nonEmpty(env.HOST) ?? DEFAULTS.HOST,
     upstreamTimeoutMs: parseInteger(env, 'UPSTREAM_TIMEOUT_MS', DEFAULTS.UPSTREAM_TIMEOUT_MS, 1, 3_600_000),
@@ -108,22 +109,54 @@ function splitKeys (list, variable) {
 }
 
 /**
+ * The keys of a list setting: `<variable>` (comma-separated) and
+ * `<variable>_FILE` (one per line) combined, as a secret mounted as a file
+ * and a key given inline may both be in use while keys are rotated.
+ * @param {Env} env
+ * @param {'API_KEYS' | 'ADMIN_API_KEYS'} variable
+ * @returns {KeySource[]}
+ */
+function configuredKeys (env, variable) {
+  return [...splitKeys(env[variable], variable), ...readKeysFile(env[`${variable}_FILE`], `${variable}_FILE`)]
+}
+
+/**
+ * A single-valued secret setting, from `<variable>` or from the file named
+ * by `<variable>_FILE` (its whole content, trimmed), never both: one of the
+ * two would be silently ignored.
+ * @param {Env} env
+ * @param {string} variable
+ * @returns {KeySource | undefined}  `where` names the variable it came from
+ */
+function secretSetting (env, variable) {
+  const value = nonEmpty(env[variable])
+  const file = nonEmpty(env[`${variable}_FILE`])
+  if (file === undefined) return value === undefined ? undefined : { key: value, where: variable }
+  if (value !== undefined) {
+    throw new ConfigError(`both ${variable} and ${variable}_FILE are set: set only one`)
+  }
+  const key = readSecretFile(file, `${variable}_FILE`).trim()
+  if (key === '') throw new ConfigError(`${variable}_FILE ${file} is empty`)
+  return { key, where: `${variable}_FILE` }
+}
+
+/**
  * The API's admin token, needed (and only used) when there are admin keys:
  * the gateway is the one that may change releases over HTTP. It goes into
  * an `Authorization: Bearer` header, so it follows the key rule too.
- * @param {string | undefined} token
+ * @param {KeySource | undefined} token
  * @param {boolean} needed
  */
 function parseAdminToken (token, needed) {
   if (token === undefined) {
     if (needed) {
-      throw new ConfigError('ADMIN_API_KEYS is set but REGWATCH_ADMIN_TOKEN is not: the gateway needs the API\'s admin token to forward release changes')
+      throw new ConfigError('admin keys are set (ADMIN_API_KEYS or ADMIN_API_KEYS_FILE) but the API\'s admin token is not: set REGWATCH_ADMIN_TOKEN or REGWATCH_ADMIN_TOKEN_FILE, the gateway needs it to forward release changes')
     }
     return undefined
   }
-  const problem = keyProblem(token)
-  if (problem !== undefined) throw new ConfigError(`REGWATCH_ADMIN_TOKEN ${problem}`)
-  return token
+  const problem = keyProblem(token.key)
+  if (problem !== undefined) throw new ConfigError(`${token.where} ${problem}`)
+  return token.key
 }
 
 /**
@@ -147,24 +180,55 @@ function parseUpstreams (env) {
 }
 
 /**
- * One key per line; blank lines and lines starting with '#' are ignored.
+ * One key per line; blank lines and lines starting with '#' are ignored. A
+ * file that is named but holds no key is refused: an empty secret is a
+ * mistake (a file created but never filled), not a wish for no keys.
  * @param {string | undefined} path
+ * @param {string} variable  its name, for error messages
  * @returns {KeySource[]}
  */
-function readKeysFile (path) {
+function readKeysFile (path, variable) {
   const file = nonEmpty(path)
   if (file === undefined) return []
-  let text
-  try {
-    text = readFileSync(file, 'utf8')
-  } catch (err) {
-    const { code, message } = /** @type {NodeJS.ErrnoException} */ (err)
-    throw new ConfigError(`cannot read API_KEYS_FILE ${file}: ${code ?? message}`)
-  }
-  return text.split(/\r?\n/).flatMap((line, index) => {
+  const keys = readSecretFile(file, variable).split(/\r?\n/).flatMap((line, index) => {
     const key = line.trim()
-    return key === '' || key.startsWith('#') ? [] : [{ key, where: `API_KEYS_FILE line ${index + 1}` }]
+    return key === '' || key.startsWith('#') ? [] : [{ key, where: `${variable} line ${index + 1}` }]
   })
+  if (keys.length === 0) throw new ConfigError(`${variable} ${file} has no key (one key per line; blank lines and lines starting with # are ignored)`)
+  return keys
+}
+
+/**
+ * A secret file's text: a regular file (links are followed, as Kubernetes
+ * mounts secrets through them) of at most MAX_SECRET_FILE_BYTES. Opened
+ * non-blocking and checked on the open descriptor, so a FIFO can neither
+ * hang the start nor be swapped in after the check.
+ * @param {string} file
+ * @param {string} variable  the setting that names it, for error messages
+ */
+function readSecretFile (file, variable) {
+  let fd
+  try {
+    fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK)
+    if (!fstatSync(fd).isFile()) throw new ConfigError(`${variable} ${file} is not a regular file`)
+    const buffer = Buffer.alloc(MAX_SECRET_FILE_BYTES + 1)
+    let length = 0
+    let read
+    do {
+      read = readSync(fd, buffer, length, buffer.length - length, null)
+      length += read
+    } while (read !== 0 && length < buffer.length)
+    if (length > MAX_SECRET_FILE_BYTES) {
+      throw new ConfigError(`${variable} ${file} is larger than ${MAX_SECRET_FILE_BYTES} bytes: not a key file`)
+    }
+    return buffer.toString('utf8', 0, length)
+  } catch (err) {
+    if (err instanceof ConfigError) throw err
+    const { code, message } = /** @type {NodeJS.ErrnoException} */ (err)
+    throw new ConfigError(`cannot read ${variable} ${file}: ${code ?? message}`)
+  } finally {
+    if (fd !== undefined) closeSync(fd)
+  }
 }
 
 /**

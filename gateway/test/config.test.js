@@ -5,16 +5,18 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { mkdtemp, writeFile, rm } from 'node:fs/promises'
+import { mkdtemp, mkdir, writeFile, rm, symlink } from 'node:fs/promises'
+import { execFileSync } from 'node:child_process'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { loadConfig, ConfigError } from '../src/config.js'
+import { loadConfig, ConfigError, MAX_SECRET_FILE_BYTES } from '../src/config.js'
 
 const SERVER = fileURLToPath(new URL('../src/server.js', import.meta.url))
 // Valid keys: at least 16 printable ASCII characters.
 const KEY_A = 'key-a-0123456789abcdef'
 const KEY_B = 'key-b-0123456789abcdef'
+const NO_ADMIN_TOKEN = 'admin keys are set (ADMIN_API_KEYS or ADMIN_API_KEYS_FILE) but the API\'s admin token is not: set REGWATCH_ADMIN_TOKEN or REGWATCH_ADMIN_TOKEN_FILE, the gateway needs it to forward release changes'
 
 test('defaults', () => {
   const config = loadConfig({ API_KEYS: KEY_A })
@@ -163,8 +165,8 @@ test('ADMIN_API_KEYS: the key rule, the API token required with them, and a key 
   /** @type {[Record<string, string>, string][]} */
   const refused = [
     [{ ADMIN_API_KEYS: `${KEY_B},${short}`, REGWATCH_ADMIN_TOKEN: token }, 'ADMIN_API_KEYS key 2: the key is too short: keys need at least 16 characters (found 13); make one with: openssl rand -hex 32'],
-    [{ ADMIN_API_KEYS: KEY_B }, 'ADMIN_API_KEYS is set but REGWATCH_ADMIN_TOKEN is not: the gateway needs the API\'s admin token to forward release changes'],
-    [{ ADMIN_API_KEYS: KEY_B, REGWATCH_ADMIN_TOKEN: '  ' }, 'ADMIN_API_KEYS is set but REGWATCH_ADMIN_TOKEN is not: the gateway needs the API\'s admin token to forward release changes'],
+    [{ ADMIN_API_KEYS: KEY_B }, NO_ADMIN_TOKEN],
+    [{ ADMIN_API_KEYS: KEY_B, REGWATCH_ADMIN_TOKEN: '  ' }, NO_ADMIN_TOKEN],
     [{ ADMIN_API_KEYS: KEY_B, REGWATCH_ADMIN_TOKEN: shortToken }, 'REGWATCH_ADMIN_TOKEN is too short: keys need at least 16 characters (found 10); make one with: openssl rand -hex 32'],
     [{ ADMIN_API_KEYS: KEY_B, REGWATCH_ADMIN_TOKEN: 'token with spaces in it' }, 'REGWATCH_ADMIN_TOKEN has a character outside printable ASCII (a space, a control or a non-ASCII character)']
   ]
@@ -173,6 +175,88 @@ test('ADMIN_API_KEYS: the key rule, the API token required with them, and a key 
       assert.ok(err instanceof ConfigError)
       assert.equal(err.message, message)
       for (const secret of [short, shortToken, token]) assert.equal(err.message.includes(secret), false, 'no secret echoed')
+      return true
+    }, message)
+  }
+})
+
+/**
+ * A temporary folder for secret files, removed after the test.
+ * @param {import('node:test').TestContext} t
+ */
+async function secretsDir (t) {
+  const dir = await mkdtemp(join(tmpdir(), 'gateway-secrets-'))
+  t.after(() => rm(dir, { recursive: true }))
+  /** @param {string} name @param {string | Buffer} content */
+  const file = async (name, content) => { await writeFile(join(dir, name), content); return join(dir, name) }
+  return { dir, file }
+}
+
+test('ADMIN_API_KEYS_FILE and REGWATCH_ADMIN_TOKEN_FILE: the admin credentials as mounted secrets', async (t) => {
+  const { file } = await secretsDir(t)
+  const token = 'api-token-0123456789abcdef'
+  const adminKeys = await file('admin_keys', `# release operators\r\n\r\n  ${KEY_B}  \n`)
+  const tokenFile = await file('token', `\n  ${token}\n\n`)
+
+  const config = loadConfig({ API_KEYS: KEY_A, ADMIN_API_KEYS_FILE: adminKeys, REGWATCH_ADMIN_TOKEN_FILE: tokenFile })
+  assert.deepEqual(config.adminApiKeys, [KEY_B], 'comments and blank lines skipped, keys trimmed')
+  assert.deepEqual(config.apiKeys, [KEY_A])
+  assert.equal(config.adminToken, token, 'the whole file, trimmed')
+  const adminC = 'key-c-0123456789abcdef'
+  assert.deepEqual(loadConfig({ ADMIN_API_KEYS: `${adminC},${KEY_B}`, ADMIN_API_KEYS_FILE: adminKeys, REGWATCH_ADMIN_TOKEN: token }).adminApiKeys,
+    [adminC, KEY_B], 'ADMIN_API_KEYS and ADMIN_API_KEYS_FILE combine, as API_KEYS and API_KEYS_FILE do')
+  assert.deepEqual(loadConfig({ API_KEYS_FILE: adminKeys, ADMIN_API_KEYS_FILE: adminKeys, REGWATCH_ADMIN_TOKEN_FILE: tokenFile }).apiKeys,
+    [], 'a key in both files is an admin key')
+  assert.equal(loadConfig({ API_KEYS: KEY_A, REGWATCH_ADMIN_TOKEN_FILE: ' ' }).adminToken, undefined, 'a blank variable is unset')
+})
+
+test('a bad admin secret file stops the start with the reason, never with its content', async (t) => {
+  const { dir, file } = await secretsDir(t)
+  const token = 'api-token-0123456789abcdef'
+  const secret = 'Sh0rtAdminKey'
+  const adminKeys = await file('admin_keys', `${KEY_B}\n`)
+  const tokenFile = await file('token', token)
+  const shortKey = await file('short_key', `${KEY_B}\n# spare\n${secret}\n`)
+  const shortToken = await file('short_token', `${secret}\n`)
+  const twoLines = await file('two_lines', `${token}\n${token}\n`)
+  const empty = await file('empty', '')
+  const onlyComments = await file('comments', '# no key yet\n\n')
+  const huge = await file('huge', `${KEY_B}\n${'#'.repeat(MAX_SECRET_FILE_BYTES)}\n`)
+  const folder = join(dir, 'folder')
+  await mkdir(folder)
+  const fifo = join(dir, 'fifo')
+  execFileSync('mkfifo', [fifo])
+  const dangling = join(dir, 'dangling')
+  await symlink(join(dir, 'nowhere'), dangling)
+  const missing = join(dir, 'missing')
+  const noKey = (/** @type {string} */ variable, /** @type {string} */ path) =>
+    `${variable} ${path} has no key (one key per line; blank lines and lines starting with # are ignored)`
+
+  /** @type {[Record<string, string>, string][]} */
+  const refused = [
+    [{ ADMIN_API_KEYS_FILE: missing, REGWATCH_ADMIN_TOKEN: token }, `cannot read ADMIN_API_KEYS_FILE ${missing}: ENOENT`],
+    [{ ADMIN_API_KEYS_FILE: dangling, REGWATCH_ADMIN_TOKEN: token }, `cannot read ADMIN_API_KEYS_FILE ${dangling}: ENOENT`],
+    [{ ADMIN_API_KEYS_FILE: empty, REGWATCH_ADMIN_TOKEN: token }, noKey('ADMIN_API_KEYS_FILE', empty)],
+    [{ ADMIN_API_KEYS_FILE: onlyComments, REGWATCH_ADMIN_TOKEN: token }, noKey('ADMIN_API_KEYS_FILE', onlyComments)],
+    [{ API_KEYS_FILE: onlyComments }, noKey('API_KEYS_FILE', onlyComments)],
+    [{ ADMIN_API_KEYS_FILE: folder, REGWATCH_ADMIN_TOKEN: token }, `ADMIN_API_KEYS_FILE ${folder} is not a regular file`],
+    [{ ADMIN_API_KEYS_FILE: fifo, REGWATCH_ADMIN_TOKEN: token }, `ADMIN_API_KEYS_FILE ${fifo} is not a regular file`],
+    [{ API_KEYS_FILE: fifo }, `API_KEYS_FILE ${fifo} is not a regular file`],
+    [{ ADMIN_API_KEYS_FILE: huge, REGWATCH_ADMIN_TOKEN: token }, `ADMIN_API_KEYS_FILE ${huge} is larger than ${MAX_SECRET_FILE_BYTES} bytes: not a key file`],
+    [{ ADMIN_API_KEYS_FILE: shortKey, REGWATCH_ADMIN_TOKEN: token }, 'ADMIN_API_KEYS_FILE line 3: the key is too short: keys need at least 16 characters (found 13); make one with: openssl rand -hex 32'],
+    [{ ADMIN_API_KEYS_FILE: adminKeys }, NO_ADMIN_TOKEN],
+    [{ ADMIN_API_KEYS_FILE: adminKeys, REGWATCH_ADMIN_TOKEN: token, REGWATCH_ADMIN_TOKEN_FILE: tokenFile }, 'both REGWATCH_ADMIN_TOKEN and REGWATCH_ADMIN_TOKEN_FILE are set: set only one'],
+    [{ ADMIN_API_KEYS_FILE: adminKeys, REGWATCH_ADMIN_TOKEN_FILE: missing }, `cannot read REGWATCH_ADMIN_TOKEN_FILE ${missing}: ENOENT`],
+    [{ ADMIN_API_KEYS_FILE: adminKeys, REGWATCH_ADMIN_TOKEN_FILE: fifo }, `REGWATCH_ADMIN_TOKEN_FILE ${fifo} is not a regular file`],
+    [{ ADMIN_API_KEYS_FILE: adminKeys, REGWATCH_ADMIN_TOKEN_FILE: empty }, `REGWATCH_ADMIN_TOKEN_FILE ${empty} is empty`],
+    [{ ADMIN_API_KEYS_FILE: adminKeys, REGWATCH_ADMIN_TOKEN_FILE: shortToken }, 'REGWATCH_ADMIN_TOKEN_FILE is too short: keys need at least 16 characters (found 13); make one with: openssl rand -hex 32'],
+    [{ ADMIN_API_KEYS_FILE: adminKeys, REGWATCH_ADMIN_TOKEN_FILE: twoLines }, 'REGWATCH_ADMIN_TOKEN_FILE has a character outside printable ASCII (a space, a control or a non-ASCII character)']
+  ]
+  for (const [env, message] of refused) {
+    assert.throws(() => loadConfig({ API_KEYS: KEY_A, ...env }), (err) => {
+      assert.ok(err instanceof ConfigError)
+      assert.equal(err.message, message)
+      for (const value of [secret, token, KEY_B]) assert.equal(err.message.includes(value), false, 'no secret echoed')
       return true
     }, message)
   }
@@ -203,9 +287,11 @@ test('refuses to start without a usable configuration: one line on stderr, exit 
     [{ API_KEYS: '' }, noKey],
     [{ API_KEYS: ' , ' }, noKey],
     [{ API_KEYS: `${KEY_A},Q` }, 'API_KEYS key 2: the key is too short: keys need at least 16 characters (found 1); make one with: openssl rand -hex 32'],
-    [{ API_KEYS: KEY_A, ADMIN_API_KEYS: KEY_B }, 'ADMIN_API_KEYS is set but REGWATCH_ADMIN_TOKEN is not: the gateway needs the API\'s admin token to forward release changes'],
+    [{ API_KEYS: KEY_A, ADMIN_API_KEYS: KEY_B }, NO_ADMIN_TOKEN],
     [{ API_KEYS: KEY_A, ADMIN_API_KEYS: 'short', REGWATCH_ADMIN_TOKEN: KEY_B }, 'ADMIN_API_KEYS key 1: the key is too short: keys need at least 16 characters (found 5); make one with: openssl rand -hex 32'],
-    [{ API_KEYS: KEY_A, UPSTREAM_URL: 'http://127.0.0.1:1', UPSTREAM_URLS: 'http://127.0.0.1:2' }, 'both UPSTREAM_URLS and UPSTREAM_URL are set: set only one (UPSTREAM_URLS takes a comma-separated list)']
+    [{ API_KEYS: KEY_A, UPSTREAM_URL: 'http://127.0.0.1:1', UPSTREAM_URLS: 'http://127.0.0.1:2' }, 'both UPSTREAM_URLS and UPSTREAM_URL are set: set only one (UPSTREAM_URLS takes a comma-separated list)'],
+    [{ API_KEYS: KEY_A, ADMIN_API_KEYS_FILE: '/nonexistent/admin_api_keys', REGWATCH_ADMIN_TOKEN: KEY_B }, 'cannot read ADMIN_API_KEYS_FILE /nonexistent/admin_api_keys: ENOENT'],
+    [{ API_KEYS: KEY_A, ADMIN_API_KEYS: KEY_B, REGWATCH_ADMIN_TOKEN: KEY_A, REGWATCH_ADMIN_TOKEN_FILE: '/run/secrets/admin_token' }, 'both REGWATCH_ADMIN_TOKEN and REGWATCH_ADMIN_TOKEN_FILE are set: set only one']
   ]
   for (const [env, message] of cases) {
     const { child, exited } = runServer({ ...env, PORT: '0' })

@@ -7,6 +7,9 @@ import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
 import { once } from 'node:events'
 import http from 'node:http'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { echoHandler, KEY, logCollector, startGateway, startUpstream } from './helpers.js'
 
 const ADMIN_KEY = 'admin-key-0123456789abcdef'
@@ -169,4 +172,40 @@ test('without ADMIN_API_KEYS every key gets 403 on /admin/release', async (t) =>
   const response = await fetch(`${plain.url}/admin/release`, { headers: { 'x-api-key': KEY } })
   assert.equal(response.status, 403)
   await response.arrayBuffer()
+})
+
+test('admin keys and the API token from secret files (compose secrets): release works, nothing is logged', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'gateway-admin-secrets-'))
+  const fileLogs = logCollector()
+  const keysFile = join(dir, 'admin_api_keys')
+  const tokenFile = join(dir, 'admin_token')
+  await writeFile(keysFile, `# operators\n${OTHER_ADMIN_KEY}\n`)
+  await writeFile(tokenFile, `${ADMIN_TOKEN}\n`)
+  const fromFiles = await startGateway({
+    UPSTREAM_URL: upstream.url,
+    ADMIN_API_KEYS_FILE: keysFile,
+    REGWATCH_ADMIN_TOKEN_FILE: tokenFile,
+    LOG_LEVEL: 'trace'
+  }, { logStream: fileLogs.stream })
+  t.after(async () => { await fromFiles.close(); await rm(dir, { recursive: true }) })
+
+  const promote = async (/** @type {string} */ key) => {
+    const before = upstream.requests.length
+    const response = await fetch(`${fromFiles.url}/admin/release/promote?model=iris`, {
+      method: 'POST', headers: { 'x-api-key': key, 'content-type': 'application/json' }, body: '{"version": "1.2.0"}'
+    })
+    await response.arrayBuffer()
+    return { status: response.status, forwarded: upstream.requests.slice(before) }
+  }
+  const admitted = await promote(OTHER_ADMIN_KEY)
+  assert.equal(admitted.status, 200)
+  assert.equal(admitted.forwarded.length, 1)
+  assert.equal(admitted.forwarded[0].url, '/release/promote?model=iris')
+  assert.equal(admitted.forwarded[0].headers.authorization, `Bearer ${ADMIN_TOKEN}`, 'the token of the file, without its newline')
+  assert.equal(admitted.forwarded[0].headers['x-regwatch-actor'], keyId(OTHER_ADMIN_KEY))
+  assert.deepEqual(await promote(KEY), { status: 403, forwarded: [] }, 'a prediction key still cannot release')
+  assert.deepEqual(await promote(ADMIN_KEY), { status: 401, forwarded: [] }, 'only the file\'s admin keys count')
+  for (const line of fileLogs.lines) {
+    for (const secret of [OTHER_ADMIN_KEY, ADMIN_TOKEN]) assert.equal(line.includes(secret), false, `secret leaked in: ${line}`)
+  }
 })

@@ -1,7 +1,10 @@
 """Release control end to end: the `regwatch` commands on the volume while a real server
 follows them, and the gateway's `/admin/release…` in front of the real API."""
 
+from pathlib import Path
+
 import httpx
+import pytest
 from support.cli import regwatch
 from support.distinct_models import relabelled_iris_model
 from support.models import IRIS_ROW, publish
@@ -79,13 +82,27 @@ async def test_each_command_on_the_volume_is_followed_by_a_running_server(root, 
         assert action in history
 
 
-async def test_the_gateway_admin_path_changes_the_release_of_the_real_api(root, server_factory):
+def credentials(how: str, secrets: Path) -> tuple[dict[str, str], dict[str, str]]:
+    """The API's and the gateway's admin settings: inline, or as compose.yaml wires them (the
+    same secret files mounted into both, each holding its value and a newline)."""
+    if how == "env":
+        return {"REGWATCH_ADMIN_TOKEN": TOKEN}, {"ADMIN_API_KEYS": ADMIN_KEY, "REGWATCH_ADMIN_TOKEN": TOKEN}
+    secrets.mkdir()
+    (secrets / "admin_api_keys").write_text(f"# release operators\n{ADMIN_KEY}\n")
+    (secrets / "admin_token").write_text(f"{TOKEN}\n")
+    token_file = {"REGWATCH_ADMIN_TOKEN_FILE": str(secrets / "admin_token")}
+    return token_file, {"ADMIN_API_KEYS_FILE": str(secrets / "admin_api_keys"), **token_file}
+
+
+@pytest.mark.parametrize("how", ["env", "secret files"])
+async def test_the_gateway_admin_path_changes_the_release_of_the_real_api(
+    root, server_factory, tmp_path, how
+):
     publish(root, "1.0.0")
     publish(root, "2.0.0")
-    server = server_factory(env={"REGWATCH_ADMIN_TOKEN": TOKEN})
-    gateway = GatewayProcess(
-        server.url, PREDICTION_KEY, {"ADMIN_API_KEYS": ADMIN_KEY, "REGWATCH_ADMIN_TOKEN": TOKEN}
-    ).start()
+    api_env, gateway_env = credentials(how, tmp_path / "secrets")
+    server = server_factory(env=api_env)
+    gateway = GatewayProcess(server.url, PREDICTION_KEY, gateway_env).start()
     try:
         async with (
             httpx.AsyncClient(base_url=gateway.url, timeout=30) as client,

@@ -147,7 +147,8 @@ async def test_the_admin_token_gates_every_release_route(root):
             response = await client.request(method, path, json=body, headers=admin())
             assert response.status_code == 403, (path, response.text)
             assert (
-                response.json()["error"] == "release changes over HTTP are disabled (no REGWATCH_ADMIN_TOKEN)"
+                response.json()["error"]
+                == "release changes over HTTP are disabled (no REGWATCH_ADMIN_TOKEN or REGWATCH_ADMIN_TOKEN_FILE)"
             )
     async with running_app(root, admin_token=TOKEN) as (client, svc):
         await until_serving(svc, "2.0.0")
