@@ -135,8 +135,8 @@ class LiveModel:
         raise LoadPending(f"version {version!r} is still loading")
 
     def loaded(self, version: str) -> LoadedModel | None:
-        """The model of `version`'s current files if it is loaded now (serving, previous or
-        pinned); starts no load. VersionNotFound for a version the index does not hold."""
+        """The model of `version`'s current files if it is loaded now (whichever slot keeps
+        it); starts no load. VersionNotFound for a version the index does not hold."""
         return self._held.ready(self.registry.resolve(version))
 
     # -- following the registry ------------------------------------------------------------
