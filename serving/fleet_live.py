@@ -28,7 +28,7 @@ class FleetLiveModel(LiveModel):
     def __init__(self, *args: Any, seat: Seat, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._seat = seat
-        self._held: dict[str, LoadedModel] = {}  # the versions wanted and the fleet's
+        self._fleet = self._held.slot("fleet")  # the version wanted and the fleet's versions
         self._wanted: str | None = None  # the version this replica would serve alone
         seat.listener = self._fleet_changed
         seat.live = self
@@ -39,7 +39,7 @@ class FleetLiveModel(LiveModel):
         serving = self.serving
         if serving is not None and serving.version == version:
             return serving
-        found = self._holding(version)
+        found = self._held.holding(version)
         if found is None:
             raise NoModelServing(f"version {version} is not loaded here")
         return found
@@ -47,7 +47,7 @@ class FleetLiveModel(LiveModel):
     def reconcile(self, fresh: LoadedModel | None = None) -> None:
         target = self._seat.target
         if fresh is not None and target is not None and fresh.version in target.versions:
-            self._held[fresh.version] = fresh
+            self._fleet[fresh.version] = fresh
         super().reconcile(fresh)
 
     def _offer(self, ready: LoadedModel) -> None:
@@ -56,7 +56,7 @@ class FleetLiveModel(LiveModel):
             if serving is not None and serving.version == ready.version:
                 self._swap(ready)  # new files of the version the fleet answers with
             else:
-                self._held[ready.version] = ready
+                self._fleet[ready.version] = ready
         if self._wanted != ready.version:
             self._wanted = ready.version
             if ready is not self.serving:
@@ -66,14 +66,7 @@ class FleetLiveModel(LiveModel):
         self._keep_fleet_versions(window)
         super()._schedule(window)
         self._seat.want(self._wanted, self._wanted_canary())
-        held = (
-            self.serving,
-            self._previous,
-            *self._pinned.values(),
-            *self._kept.values(),
-            *self._held.values(),
-        )
-        self._seat.set_loaded({loaded.version for loaded in held if loaded is not None})
+        self._seat.set_loaded(self._held.versions())
 
     def _wanted_canary(self) -> Canary | None:
         """The canary the release state names, by its folder's name (None: none, or it is
@@ -94,54 +87,24 @@ class FleetLiveModel(LiveModel):
         request passes the gate with it), then reconcile to load or let go of the rest."""
         answer = status.answer
         if answer is not None and (self.serving is None or self.serving.version != answer):
-            loaded = self._holding(answer)
+            loaded = self._held.holding(answer)
             if loaded is not None:
                 self._swap(loaded)
         self.changed()
-
-    def _holding(self, version: str) -> LoadedModel | None:
-        """A loaded model of `version`, whichever slot holds it (current files first)."""
-        slots = (
-            self._held.get(version),
-            self.serving,
-            self._previous,
-            self._pinned.get(version),
-            self._kept.get(version),
-        )
-        found = [loaded for loaded in slots if loaded is not None and loaded.version == version]
-        return next((loaded for loaded in found if self._is_current(loaded)), found[0] if found else None)
 
     def _keep_fleet_versions(self, window: list[VersionState]) -> None:
         """Hold the fleet's versions, loading those not loaded here; let go of held models
         the fleet no longer needs from this replica."""
         target = self._seat.target
         needed = target.versions if target is not None else frozenset()
-        for version in [version for version in self._held if version not in {self._wanted, *needed}]:
-            del self._held[version]
+        for version in [version for version in self._fleet if version not in {self._wanted, *needed}]:
+            del self._fleet[version]
         for version in needed:
             state = self.registry.index.state(version)
             if state is None:
                 continue
-            ready = self._ready(state)
+            ready = self._held.ready(state)
             if ready is not None:
-                self._held[version] = ready  # whatever slot has it now may let go of it
-            elif self._failure(state) is None and all(queued.name != state.name for queued in window):
-                window.append(state)
-
-    def _ready(self, state: VersionState, fresh: LoadedModel | None = None) -> LoadedModel | None:
-        ready = super()._ready(state, fresh)
-        held = self._held.get(state.name)
-        if ready is None and held is not None and held.fingerprint == state.fingerprint:
-            return held
-        return ready
-
-    def _forget_stale(self) -> None:
-        super()._forget_stale()
-        for name, loaded in list(self._held.items()):
-            if not self._is_current(loaded):
-                del self._held[name]
-
-    def _swap(self, loaded: LoadedModel) -> None:
-        if self._held.get(loaded.version) is loaded:
-            del self._held[loaded.version]
-        super()._swap(loaded)
+                self._fleet[version] = ready  # whatever slot has it now may let go of it
+            else:
+                self._queue(state, window)

@@ -7,21 +7,18 @@ candidates that have not failed form the window that `Loads` keeps loading (at m
 hangs holds one slot until its timeout and blocks nothing else, a latest still loading
 `cold_start_grace` seconds after start is preceded by the next version down that loads (a
 restart comes up on latest, yet never stays down behind a slow or hanging file), and a swap
-never awaits anything: a finished load is
-swapped in only if the index still shows the files it read. While the serving version's
-own folder is reloaded (it changed), its old contents keep serving.
+never awaits anything: a finished load is swapped in only if the index still shows the
+files it read. While the serving version's own folder is reloaded (it changed), its old
+contents keep serving. Which models stay loaded, and which files failed to load (not
+retried until their folder changes), is `Held`'s (`held.py`): models alive at once are
+those it keeps and the loads under way.
 
-Pinned requests (`get`) use what is loaded (serving, previous, or the pinned LRU of
-`pinned_slots` models: pinned loads never evict the serving or the previous model), join a
-load under way (concurrent requests share one load), or queue for the pinned lane (one
-load at a time, at most one start per `pinned_interval` seconds: cycling through more
-pinned versions than there are slots reloads at a bounded rate and never takes a slot from
-a swap to latest). A caller waits at most `pinned_wait` seconds (`LoadPending`); the load
-goes on.
-
-A failed load is remembered for the files it read (version + fingerprint): no retry loop,
-but any change to the folder retries. Models alive at once: serving, previous, the pinned
-slots, the versions the release state keeps, and the loads under way.
+Pinned requests (`get`) use what is loaded (serving, previous, the pinned LRU: pinned
+loads never evict the serving or the previous model), join a load under way (concurrent
+requests share one load), or queue for the pinned lane (one load at a time, at most one
+start per `pinned_interval` seconds: cycling through more pinned versions than there are
+slots reloads at a bounded rate and never takes a slot from a swap to latest). A caller
+waits at most `pinned_wait` seconds (`LoadPending`); the load goes on.
 
 The release state in force (`follow`) changes only what `reconcile` aims for. Following
 latest is the walk above. A promoted stable serves once loaded; new versions are still
@@ -38,7 +35,6 @@ A replica in a fleet is a `FleetLiveModel` (`fleet_live.py`): the same, except f
 import asyncio
 import logging
 import time
-from collections import OrderedDict
 from functools import partial
 
 import anyio
@@ -48,6 +44,7 @@ from regwatch.registry import ModelRegistry, VersionNotFound, VersionState
 from regwatch.registry.release import Release
 
 from .errors import LoadCancelled, LoadError, LoadPending
+from .held import Held
 from .loading import LoadedModel
 from .loads import Load, Loads, Outcome
 from .policy import LoadPolicy
@@ -76,12 +73,8 @@ class LiveModel:
         self.registry = registry
         self.bus = bus
         self.model = model
-        self.serving: LoadedModel | None = None
-        self._previous: LoadedModel | None = None
-        self._pinned: OrderedDict[str, LoadedModel] = OrderedDict()
-        self._pinned_slots = pinned_slots
+        self._held = Held(registry.index, pinned_slots=pinned_slots, keep_previous=keep_previous)
         self._pinned_wait = pinned_wait
-        self._failed: dict[str, tuple[tuple[int, ...], str]] = {}
         self._loads = Loads(
             registry.index,
             policy or LoadPolicy(),
@@ -90,7 +83,6 @@ class LiveModel:
             limiter=limiter,
             pinned_interval=pinned_interval,
         )
-        self._keep_previous = keep_previous
         self._dirty = asyncio.Event()
         self._cold_start_grace = cold_start_grace
         self._started = time.monotonic()
@@ -99,8 +91,12 @@ class LiveModel:
         self.canary: Split | None = None  # a loaded canary: it takes its share
         self.shadow: LoadedModel | None = None  # a loaded shadow: it is compared
         self.unavailable: dict[Role, tuple[str, str]] = {}  # role -> the version named, why not
-        self._kept: dict[str, LoadedModel] = {}
         self._running = False
+
+    @property
+    def serving(self) -> LoadedModel | None:
+        """The model that answers default traffic (None: nothing loaded yet)."""
+        return self._held.serving
 
     @property
     def waiting(self) -> bool:
@@ -109,13 +105,13 @@ class LiveModel:
             return False
         index = self.registry.index
         return any(
-            (state := index.state(name)) is not None and self._failure(state) is None
+            (state := index.state(name)) is not None and self._held.failure(state) is None
             for name in index.candidates()
         )
 
     @property
     def failures(self) -> dict[str, str]:
-        return {name: reason for name, (_, reason) in self._failed.items()}
+        return self._held.failures
 
     # -- pinned requests -----------------------------------------------------------------
 
@@ -124,12 +120,11 @@ class LiveModel:
         with anyio.move_on_after(self._pinned_wait):
             while True:
                 state = self.registry.resolve(version)
-                ready = self._ready(state)
+                ready = self._held.ready(state)
                 if ready is not None:
-                    if ready.version in self._pinned:
-                        self._pinned.move_to_end(ready.version)
+                    self._held.used(ready.version)
                     return ready
-                if (reason := self._failure(state)) is not None:
+                if (reason := self._held.failure(state)) is not None:
                     raise LoadError(reason)
                 outcome = await asyncio.shield(self._loads.for_pinned(state).outcome)
                 if isinstance(outcome, LoadedModel):
@@ -140,9 +135,9 @@ class LiveModel:
         raise LoadPending(f"version {version!r} is still loading")
 
     def loaded(self, version: str) -> LoadedModel | None:
-        """The model of `version`'s current files if it is loaded now (serving, previous or
-        pinned); starts no load. VersionNotFound for a version the index does not hold."""
-        return self._ready(self.registry.resolve(version))
+        """The model of `version`'s current files if it is loaded now (whichever slot keeps
+        it); starts no load. VersionNotFound for a version the index does not hold."""
+        return self._held.ready(self.registry.resolve(version))
 
     # -- following the registry ------------------------------------------------------------
 
@@ -177,7 +172,7 @@ class LiveModel:
     def reconcile(self, fresh: LoadedModel | None = None) -> None:
         """Serve what the release state asks for once it is ready (`fresh`: a load that just
         finished) and have the rest loaded; awaits nothing, so what it checks is what it swaps."""
-        self._forget_stale()
+        self._held.forget_stale()
         window: list[VersionState] = []
         unavailable: dict[Role, tuple[str, str]] = {}
         stable = self.release.stable
@@ -204,12 +199,12 @@ class LiveModel:
             state = index.state(name)
             if state is None:
                 continue
-            ready = self._ready(state, fresh)
+            ready = self._held.ready(state, fresh)
             if ready is not None:
                 if not self._waits_for_better(window):
                     self._offer(ready)
                 break
-            if len(window) < self._loads.concurrency and self._failure(state) is None:
+            if len(window) < self._loads.concurrency and self._held.failure(state) is None:
                 window.append(state)
             if self.serving is not None and self.serving.version == name:
                 break  # its folder changed: the old contents serve until the new ones load
@@ -245,7 +240,7 @@ class LiveModel:
         shadow = want(Role.SHADOW, release.shadow) if release.shadow else None
         latest = self.registry.index.latest()
         held = want(None, latest) if release.stable and latest else None
-        self._kept = {loaded.version: loaded for loaded in (canary, shadow, held) if loaded}
+        self._held.keep(loaded for loaded in (canary, shadow, held) if loaded)
         for role, now, before in (
             (Role.CANARY, canary, self.canary.model if self.canary else None),
             (Role.SHADOW, shadow, self.shadow),
@@ -271,16 +266,22 @@ class LiveModel:
         except VersionNotFound:
             why = "is not on the volume (or not complete)"
         else:
-            if (ready := self._ready(state, fresh)) is not None:
+            if (ready := self._held.ready(state, fresh)) is not None:
                 return ready
-            if (reason := self._failure(state)) is None:
-                if all(queued.name != state.name for queued in window):
-                    window.append(state)
+            if (reason := self._queue(state, window)) is None:
                 return None
             why = f"failed to load: {reason}"
         if role is not None:
             unavailable[role] = (version, f"version {version} {why}")
         return None
+
+    def _queue(self, state: VersionState, window: list[VersionState]) -> str | None:
+        """Have these files loaded (once in `window`) unless they failed to load: then why."""
+        if (reason := self._held.failure(state)) is None and all(
+            queued.name != state.name for queued in window
+        ):
+            window.append(state)
+        return reason
 
     def _report(self, unavailable: dict[Role, tuple[str, str]]) -> None:
         """Say once why each role the release state names cannot serve (until that changes)."""
@@ -303,57 +304,8 @@ class LiveModel:
         asyncio.get_running_loop().call_later(left, self._dirty.set)
         return True
 
-    def _ready(self, state: VersionState, fresh: LoadedModel | None = None) -> LoadedModel | None:
-        """A loaded model of exactly this folder's current files, if there is one."""
-        for loaded in (
-            fresh,
-            self.serving,
-            self._previous,
-            self._pinned.get(state.name),
-            self._kept.get(state.name),
-        ):
-            if (
-                loaded is not None
-                and loaded.version == state.name
-                and loaded.fingerprint == state.fingerprint
-            ):
-                return loaded
-        return None
-
-    def _failure(self, state: VersionState) -> str | None:
-        failed = self._failed.get(state.name)
-        return failed[1] if failed is not None and failed[0] == state.fingerprint else None
-
-    def _is_current(self, loaded: LoadedModel) -> bool:
-        state = self.registry.index.state(loaded.version)
-        return state is not None and state.fingerprint == loaded.fingerprint
-
-    def _forget_stale(self) -> None:
-        """Drop what no longer matches the disk: failures and kept models of older files."""
-        for name, (fingerprint, _) in list(self._failed.items()):
-            state = self.registry.index.state(name)
-            if state is None or state.fingerprint != fingerprint:
-                del self._failed[name]
-        if self._previous is not None and not self._is_current(self._previous):
-            self._previous = None
-        for name, loaded in list(self._pinned.items()):
-            if not self._is_current(loaded):
-                del self._pinned[name]
-
     def _swap(self, loaded: LoadedModel) -> None:
-        old = self.serving
-        self.serving = loaded
-        if self._pinned.get(loaded.version) is loaded:
-            del self._pinned[loaded.version]
-        if self._previous is loaded:
-            self._previous = None
-        if (
-            self._keep_previous
-            and old is not None
-            and old.version != loaded.version
-            and self._is_current(old)
-        ):
-            self._previous = old
+        old = self._held.swap(loaded)
         log.info("%s: serving %s (was %s)", self.model, loaded.version, old.version if old else None)
         self.bus.publish(
             EventType.MODEL_LOADED,
@@ -370,14 +322,11 @@ class LiveModel:
         """A load ended (not cancelled): remember a failure, or offer the model to serve."""
         state = load.state
         if isinstance(outcome, LoadError):
-            self._failed[state.name] = (state.fingerprint, str(outcome))
+            self._held.failed(state, str(outcome))
             log.warning("%s: version %s failed to load: %s", self.model, state.name, outcome)
             self.bus.publish(EventType.MODEL_LOAD_FAILED, state.name, model=self.model, error=str(outcome))
             self.reconcile()
             return
         if load.pinned:
-            self._pinned[state.name] = outcome
-            self._pinned.move_to_end(state.name)
-            while len(self._pinned) > self._pinned_slots:
-                self._pinned.popitem(last=False)
+            self._held.pin(outcome)
         self.reconcile(fresh=outcome)
