@@ -37,7 +37,7 @@ from bench.report import Report
 from bench.scenarios import memory, sse
 from tests.support.server import REPO
 
-PACKAGES = ("registry", "events", "watcher", "serving", "api", "cli")
+PACKAGES = ("registry", "events", "watcher", "fleet", "serving", "api", "cli")
 
 
 def patched_tree(diff: Path | None, where: Path) -> Path:
