@@ -14,12 +14,13 @@ import logging
 from typing import Any
 
 from regwatch.fleet import Canary, ModelStatus
-from regwatch.registry import VersionNotFound, VersionState
+from regwatch.registry import VersionNotFound
 
 from .cluster import Seat
 from .errors import NoModelServing
 from .live import LiveModel
 from .loading import LoadedModel
+from .roles import Wants
 
 log = logging.getLogger("regwatch.live")
 
@@ -62,9 +63,9 @@ class FleetLiveModel(LiveModel):
             if ready is not self.serving:
                 log.info("%s loaded and warmed; the fleet switches once every replica is", ready.version)
 
-    def _schedule(self, window: list[VersionState]) -> None:
-        self._keep_fleet_versions(window)
-        super()._schedule(window)
+    def _schedule(self, wants: Wants) -> None:
+        self._keep_fleet_versions(wants)
+        super()._schedule(wants)
         self._seat.want(self._wanted, self._wanted_canary())
         self._seat.set_loaded(self._held.versions())
 
@@ -92,7 +93,7 @@ class FleetLiveModel(LiveModel):
                 self._swap(loaded)
         self.changed()
 
-    def _keep_fleet_versions(self, window: list[VersionState]) -> None:
+    def _keep_fleet_versions(self, wants: Wants) -> None:
         """Hold the fleet's versions, loading those not loaded here; let go of held models
         the fleet no longer needs from this replica."""
         target = self._seat.target
@@ -107,4 +108,4 @@ class FleetLiveModel(LiveModel):
             if ready is not None:
                 self._fleet[version] = ready  # whatever slot has it now may let go of it
             else:
-                self._queue(state, window)
+                wants.queue(state)

@@ -22,11 +22,10 @@ waits at most `pinned_wait` seconds (`LoadPending`); the load goes on.
 
 The release state in force (`follow`) changes only what `reconcile` aims for. Following
 latest is the walk above. A promoted stable serves once loaded; new versions are still
-loaded (the latest is kept loaded, so promoting it is instant) but take no default
-traffic; when the stable is gone or failed, what serves keeps serving (nothing serves yet:
-the walk above). A canary and a shadow are loaded and kept (never evicted) while named,
-and take their traffic only once loaded. Each role that cannot be served is reported once
-per reason (`release_version_unavailable`).
+loaded but take no default traffic; when the stable is gone or failed, what serves keeps
+serving (nothing serves yet: the walk above). The roles it names (stable, canary, shadow:
+what each needs loaded, which loaded model takes it, what is reported) are `Roles`'s
+(`roles.py`).
 
 A replica in a fleet is a `FleetLiveModel` (`fleet_live.py`): the same, except for what
 `_offer` does with a ready version and what `_schedule` also keeps loaded.
@@ -35,12 +34,11 @@ A replica in a fleet is a `FleetLiveModel` (`fleet_live.py`): the same, except f
 import asyncio
 import logging
 import time
-from functools import partial
 
 import anyio
 
 from regwatch.events import EventBus, EventType
-from regwatch.registry import ModelRegistry, VersionNotFound, VersionState
+from regwatch.registry import ModelRegistry, VersionState
 from regwatch.registry.release import Release
 
 from .errors import LoadCancelled, LoadError, LoadPending
@@ -49,6 +47,7 @@ from .loading import LoadedModel
 from .loads import Load, Loads, Outcome
 from .policy import LoadPolicy
 from .probe import start_zygote
+from .roles import Roles, Wants
 from .routing import Role, Split
 
 log = logging.getLogger("regwatch.live")
@@ -86,17 +85,29 @@ class LiveModel:
         self._dirty = asyncio.Event()
         self._cold_start_grace = cold_start_grace
         self._started = time.monotonic()
-        # The release state in force, and what it keeps loaded (canary, shadow, latest).
-        self.release = Release()
-        self.canary: Split | None = None  # a loaded canary: it takes its share
-        self.shadow: LoadedModel | None = None  # a loaded shadow: it is compared
-        self.unavailable: dict[Role, tuple[str, str]] = {}  # role -> the version named, why not
+        self.release = Release()  # the release state in force
+        self._roles = Roles(registry, self._held, bus, model=model)
         self._running = False
 
     @property
     def serving(self) -> LoadedModel | None:
         """The model that answers default traffic (None: nothing loaded yet)."""
         return self._held.serving
+
+    @property
+    def canary(self) -> Split | None:
+        """The loaded canary and its share of default traffic (None: none takes traffic)."""
+        return self._roles.canary
+
+    @property
+    def shadow(self) -> LoadedModel | None:
+        """The loaded shadow that default traffic is compared with (None: none)."""
+        return self._roles.shadow
+
+    @property
+    def unavailable(self) -> dict[Role, tuple[str, str]]:
+        """Each role the release state names that cannot serve: the version named, why not."""
+        return self._roles.unavailable
 
     @property
     def waiting(self) -> bool:
@@ -173,14 +184,12 @@ class LiveModel:
         """Serve what the release state asks for once it is ready (`fresh`: a load that just
         finished) and have the rest loaded; awaits nothing, so what it checks is what it swaps."""
         self._held.forget_stale()
-        window: list[VersionState] = []
-        unavailable: dict[Role, tuple[str, str]] = {}
+        wants = Wants(self.registry, self._held, fresh)
         stable = self.release.stable
-        if stable is None or not self._serve_stable(stable, fresh, window, unavailable):
-            self._serve_best(fresh, window)
-        self._keep_named(fresh, window, unavailable)
-        self._report(unavailable)
-        self._schedule(window)
+        if stable is None or not self._serve_stable(stable, wants):
+            self._serve_best(wants)
+        self._roles.settle(self.release, wants)
+        self._schedule(wants)
 
     def _offer(self, ready: LoadedModel) -> None:
         """`ready` is what the release state asks to serve: serve it (a fleet waits for
@@ -188,18 +197,19 @@ class LiveModel:
         if ready is not self.serving:
             self._swap(ready)
 
-    def _schedule(self, window: list[VersionState]) -> None:
-        """Have `window` loaded (and nothing else that is not pinned)."""
-        self._loads.schedule(window)
+    def _schedule(self, wants: Wants) -> None:
+        """Have `wants.window` loaded (and nothing else that is not pinned)."""
+        self._loads.schedule(wants.window)
 
-    def _serve_best(self, fresh: LoadedModel | None, window: list[VersionState]) -> None:
+    def _serve_best(self, wants: Wants) -> None:
         """Follow latest: serve the best ready candidate, load the better ones."""
         index = self.registry.index
+        window = wants.window
         for name in index.candidates():
             state = index.state(name)
             if state is None:
                 continue
-            ready = self._held.ready(state, fresh)
+            ready = wants.ready(state)
             if ready is not None:
                 if not self._waits_for_better(window):
                     self._offer(ready)
@@ -214,84 +224,14 @@ class LiveModel:
                     "%s: no servable version left; still serving %s", self.model, self.serving.version
                 )
 
-    def _serve_stable(
-        self,
-        version: str,
-        fresh: LoadedModel | None,
-        window: list[VersionState],
-        unavailable: dict[Role, tuple[str, str]],
-    ) -> bool:
+    def _serve_stable(self, version: str, wants: Wants) -> bool:
         """Serve the promoted `version` once loaded. False when it cannot serve and nothing
         serves yet: then default traffic falls back to following latest (what serves keeps
         serving otherwise, even when its folder is gone)."""
-        ready = self._want(Role.STABLE, version, fresh, window, unavailable)
+        ready = wants.want(Role.STABLE, version)
         if ready is not None:
             self._offer(ready)
-        return Role.STABLE not in unavailable or self.serving is not None
-
-    def _keep_named(
-        self, fresh: LoadedModel | None, window: list[VersionState], unavailable: dict[Role, tuple[str, str]]
-    ) -> None:
-        """Load and keep what the state names besides stable: the canary, the shadow and,
-        while a stable is promoted, the latest (validated and ready: promoting it is instant)."""
-        release = self.release
-        want = partial(self._want, fresh=fresh, window=window, unavailable=unavailable)
-        canary = want(Role.CANARY, release.canary.version) if release.canary else None
-        shadow = want(Role.SHADOW, release.shadow) if release.shadow else None
-        latest = self.registry.index.latest()
-        held = want(None, latest) if release.stable and latest else None
-        self._held.keep(loaded for loaded in (canary, shadow, held) if loaded)
-        for role, now, before in (
-            (Role.CANARY, canary, self.canary.model if self.canary else None),
-            (Role.SHADOW, shadow, self.shadow),
-        ):
-            if now is not None and now is not before:
-                log.info("%s: %s %s takes its traffic", self.model, role, now.version)
-                self.bus.publish(EventType.RELEASE_VERSION_READY, now.version, model=self.model, role=role)
-        self.canary = Split(canary, release.canary.percent) if canary and release.canary else None
-        self.shadow = shadow
-
-    def _want(
-        self,
-        role: Role | None,
-        version: str,
-        fresh: LoadedModel | None,
-        window: list[VersionState],
-        unavailable: dict[Role, tuple[str, str]],
-    ) -> LoadedModel | None:
-        """The loaded model of `version` (any spelling) when ready; else have it loaded, or
-        note why it cannot be under its `role`."""
-        try:
-            state = self.registry.resolve(version)
-        except VersionNotFound:
-            why = "is not on the volume (or not complete)"
-        else:
-            if (ready := self._held.ready(state, fresh)) is not None:
-                return ready
-            if (reason := self._queue(state, window)) is None:
-                return None
-            why = f"failed to load: {reason}"
-        if role is not None:
-            unavailable[role] = (version, f"version {version} {why}")
-        return None
-
-    def _queue(self, state: VersionState, window: list[VersionState]) -> str | None:
-        """Have these files loaded (once in `window`) unless they failed to load: then why."""
-        if (reason := self._held.failure(state)) is None and all(
-            queued.name != state.name for queued in window
-        ):
-            window.append(state)
-        return reason
-
-    def _report(self, unavailable: dict[Role, tuple[str, str]]) -> None:
-        """Say once why each role the release state names cannot serve (until that changes)."""
-        for role, (version, reason) in unavailable.items():
-            if self.unavailable.get(role) != (version, reason):
-                log.warning("%s: the release's %s cannot serve: %s", self.model, role, reason)
-                self.bus.publish(
-                    EventType.RELEASE_VERSION_UNAVAILABLE, version, model=self.model, role=role, reason=reason
-                )
-        self.unavailable = unavailable
+        return Role.STABLE not in wants.unavailable or self.serving is not None
 
     def _waits_for_better(self, loading: list[VersionState]) -> bool:
         """At a cold start, is a lower version that loaded first held back for a moment,
