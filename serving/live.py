@@ -86,7 +86,7 @@ class LiveModel:
         self._cold_start_grace = cold_start_grace
         self._started = time.monotonic()
         self.release = Release()  # the release state in force
-        self._roles = Roles(registry, self._held, bus, model=model)
+        self._roles = Roles(registry.index, self._held, bus, model=model)
         self._running = False
 
     @property

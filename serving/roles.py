@@ -16,14 +16,14 @@ neither awaits anything: what it checks is what it keeps.
 import logging
 
 from regwatch.events import EventBus, EventType
-from regwatch.registry import ModelRegistry, VersionNotFound, VersionState
+from regwatch.registry import ModelRegistry, VersionIndex, VersionNotFound, VersionState
 from regwatch.registry.release import Release
 
 from .held import Held
 from .loading import LoadedModel
 from .routing import Role, Split
 
-log = logging.getLogger("regwatch.live")
+log = logging.getLogger("regwatch.live")  # the live model's log: these lines are its
 
 
 class Wants:
@@ -72,8 +72,8 @@ class Roles:
     """Which loaded models take the canary's share and the shadow's comparisons now, and
     which roles were last reported as unable to serve."""
 
-    def __init__(self, registry: ModelRegistry, held: Held, bus: EventBus, *, model: str) -> None:
-        self._registry = registry
+    def __init__(self, index: VersionIndex, held: Held, bus: EventBus, *, model: str) -> None:
+        self._index = index
         self._held = held
         self._bus = bus
         self._model = model
@@ -87,7 +87,7 @@ class Roles:
         instant); then say what changed about each role."""
         canary = wants.want(Role.CANARY, release.canary.version) if release.canary else None
         shadow = wants.want(Role.SHADOW, release.shadow) if release.shadow else None
-        latest = self._registry.index.latest()
+        latest = self._index.latest()
         held = wants.want(None, latest) if release.stable and latest else None
         self._held.keep(loaded for loaded in (canary, shadow, held) if loaded)
         for role, now, before in (
