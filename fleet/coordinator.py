@@ -176,7 +176,7 @@ class Fleet:
         self._local.set_current(not connected)
 
     async def _sync(self, nc: Client) -> None:
-        """One connected session (a new one on every reconnect: it reads everything anew)."""
+        """One connected session: a new `Session` each time, so a reconnect reads everything anew."""
         self._store = store = await open_store(nc, self.config)
         self._session = session = Session(
             store,
@@ -190,7 +190,7 @@ class Fleet:
         )
         await session.run()
 
-    # -- writing -------------------------------------------------------------------------
+    # -- writing the pointers (across sessions), and leaving -----------------------------
 
     async def _decisions(self) -> None:
         while True:
