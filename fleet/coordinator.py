@@ -1,12 +1,12 @@
-"""One replica's membership in a fleet: heartbeats, watches, and the switching protocol.
+"""One replica's membership in a fleet: what the service calls, and the loop across sessions.
 
 The service tells the fleet what it wants (`want`: the version it computed from the
 volume) and what it can serve (`set_loaded`: loaded and warmed), and asks it what to
-answer with (`gate`). Everything else runs in `run()`: heartbeats into the members
-bucket, watches on the members and on the active pointers, and the compare-and-sets of
-`rules.next_step`. NATS being unreachable only freezes the fleet: every gate keeps its
-answer, no pointer moves, and `status()` says so; nats-py reconnects, and on every
-(re)connect the replica re-joins and re-reads the buckets from scratch.
+answer with (`gate`). Everything else runs in `run()`: on every (re)connect a new
+`Session` (session.py) joins, follows the members and the active pointers from scratch and
+heartbeats; across sessions this module attempts the compare-and-sets of
+`rules.next_step`, and leaves at the end. NATS being unreachable only freezes the fleet:
+every gate keeps its answer, no pointer moves, and `status()` says so.
 """
 
 import asyncio
@@ -18,21 +18,20 @@ from collections.abc import Callable, Iterable
 from typing import Self
 
 import anyio
-from anyio.abc import TaskGroup
 from nats.aio.client import Client
 from nats.js.errors import KeyWrongLastSequenceError
-from nats.js.kv import KeyValue
 
 from regwatch.events import utc_now
 
-from . import entries
 from .config import FleetConfig
+from .due import Due
 from .entries import POINTER_PREFIX
-from .gate import FleetNotReady, ModelGate, Pass
+from .gate import FleetNotReady, Pass
 from .link import NATS_ERRORS, Link
 from .local import LocalState
-from .records import Canary, MemberRecord, Pointer, RecordError, encode
-from .rules import Active, Step, Target
+from .records import Canary, MemberRecord, Pointer, encode
+from .rules import Step, Target
+from .session import Session
 from .status import Counters, FleetStatus, ModelStatus
 from .store import Store, open_store
 from .stream import FleetEvents
@@ -55,13 +54,12 @@ class Fleet:
         self._settled_at = 0.0  # no pointer writes before: see _on_link
         self._store: Store | None = None
         self._link = Link(config, self.counters, self._on_link)
-        self._synced = {"members": False, "pointers": False}
+        self._session: Session | None = None  # the connected session (None: between sessions)
         self._joined = anyio.Event()
-        self._record_due = anyio.Event()
-        self._decide_due = anyio.Event()
-        self._session: anyio.CancelScope | None = None
+        self._record_due = Due()  # our record changed: write it before the next heartbeat
+        self._decide_due = Due()  # the view changed: a pointer write may be due
+        self._scope: anyio.CancelScope | None = None  # the session's, cancelled on a disconnect
         self._runner: asyncio.Task[None] | None = None
-        self._cleanups: set[asyncio.Task[None]] = set()
 
     # -- what the service calls ----------------------------------------------------------
 
@@ -152,13 +150,13 @@ class Fleet:
                 tasks.start_soon(self._decisions)
                 while True:
                     await self._link.online()
-                    with anyio.CancelScope() as self._session:
+                    with anyio.CancelScope() as self._scope:
                         try:
                             await self._sync(nc)
                         except NATS_ERRORS as exc:
                             log.warning("fleet session failed (%s); retrying", exc)
                             await anyio.sleep(self.config.reconnect_wait)
-                    self._synced = dict.fromkeys(self._synced, False)
+                    self._session = None
         finally:
             with anyio.CancelScope(shield=True), anyio.move_on_after(self.config.request_timeout):
                 await self._leave()
@@ -171,127 +169,34 @@ class Fleet:
             # replica that is alive has rejoined (else a late one might still answer the old
             # version). A replica not back within a TTL is gone, as with a missed heartbeat.
             self._settled_at = time.monotonic() + self.config.member_ttl
-        elif self._session is not None:
-            self._session.cancel()
+        elif self._scope is not None:
+            self._scope.cancel()
         # Connected: hold answers until the pointers are re-read (they may have moved while
         # we were away). Unreachable: keep answering with what we have (the contract).
         self._local.set_current(not connected)
 
     async def _sync(self, nc: Client) -> None:
-        """One connected session: join first, then follow both buckets (see rules.py)."""
+        """One connected session: a new `Session` each time, so a reconnect reads everything anew."""
         self._store = store = await open_store(nc, self.config)
-        await self._publish_record()
-        watchers: list[KeyValue.KeyWatcher] = []
-        try:
-            watchers.append(members := await store.members.watchall())
-            watchers.append(pointers := await store.active.watch(POINTER_PREFIX + ">"))
-            async with anyio.create_task_group() as tasks:
-                tasks.start_soon(self._follow_members, members)
-                tasks.start_soon(self._follow_pointers, pointers, tasks)
-                tasks.start_soon(self._heartbeats)
-        finally:
-            # In the background: after a disconnect, stopping waits for request timeouts,
-            # and the next session must not wait for that.
-            cleanup = asyncio.create_task(self._stop(watchers))
-            self._cleanups.add(cleanup)
-            cleanup.add_done_callback(self._cleanups.discard)
+        self._session = session = Session(
+            store,
+            self.config,
+            self._local,
+            self.counters,
+            self._incarnation,
+            self._joined,
+            self._record_due,
+            self._decide_due,
+        )
+        await session.run()
 
-    async def _stop(self, watchers: list[KeyValue.KeyWatcher]) -> None:
-        with anyio.move_on_after(self.config.request_timeout):
-            for watcher in watchers:
-                try:
-                    await watcher.stop()  # type: ignore[no-untyped-call]
-                except NATS_ERRORS:
-                    pass
-
-    # -- following the buckets ---------------------------------------------------------
-
-    async def _follow_members(self, watcher: KeyValue.KeyWatcher) -> None:
-        fresh: dict[str, MemberRecord] | None = {}  # the initial values, swapped in whole
-        async for entry in watcher:
-            if entry is None:
-                if fresh is not None:
-                    self._local.members, fresh = fresh, None
-                    self._synced["members"] = True
-                    log.info("fleet %s: joined, %d member(s)", self.config.name, len(self._local.members))
-                self._decide_due.set()
-                continue
-            into = self._local.members if fresh is None else fresh
-            if entries.removed(entry):
-                into.pop(entry.key, None)
-            else:
-                try:
-                    into[entry.key] = record = entries.member(entry, self.config.max_record_bytes)
-                except RecordError as exc:
-                    self._bad(exc)
-                    continue
-                if entry.key == self.config.replica_id and record.incarnation != self._incarnation:
-                    log.error("another process uses replica id %s: give each replica its own id", entry.key)
-            if fresh is None:
-                self._decide_due.set()
-
-    async def _follow_pointers(self, watcher: KeyValue.KeyWatcher, tasks: TaskGroup) -> None:
-        async for entry in watcher:
-            if entry is None:
-                self._synced["pointers"] = True
-                self._local.set_current(True)
-                self._joined.set()
-                self._decide_due.set()
-                continue
-            try:
-                model, active = entries.pointer(entry, self.config.max_record_bytes)
-            except RecordError as exc:
-                self._bad(exc)
-                continue
-            if model not in self._local.gates and active is None:
-                continue
-            gate = self._local.gate_for(model)
-            self._local.apply(gate, active, gate.loaded)
-            if active is not None and active.fencing and self._local.acked.get(model) != active.revision:
-                tasks.start_soon(self._acknowledge, gate, active)
-            self._due()
-
-    async def _acknowledge(self, gate: ModelGate, fence: Active) -> None:
-        """The gate stopped answering: wait for the requests in flight, then ack."""
-        with anyio.move_on_after(self.config.hold_timeout) as waited:
-            await gate.drained()
-        if waited.cancelled_caught:
-            log.warning(
-                "model %s: requests on %s still running; acknowledging the fence", gate.model, fence.previous
-            )
-        self._local.acked[gate.model] = fence.revision
-        self._record_due.set()
-
-    def _bad(self, exc: RecordError) -> None:
-        self.counters.bad_records += 1
-        log.warning("fleet %s: ignoring a bucket value: %s", self.config.name, exc)
-
-    # -- writing -------------------------------------------------------------------------
-
-    async def _heartbeats(self) -> None:
-        """Within a session (so a disconnect cancels a write in flight): our record, on change
-        and every heartbeat interval."""
-        while True:
-            with anyio.move_on_after(self.config.heartbeat_interval):
-                await self._record_due.wait()
-            self._record_due = anyio.Event()
-            try:
-                await self._publish_record()
-            except NATS_ERRORS as exc:
-                log.warning("fleet %s: heartbeat not written: %s", self.config.name, exc)
-
-    async def _publish_record(self) -> None:
-        assert self._store is not None
-        record = self._local.record(self._incarnation, utc_now())
-        await self._store.members.put(self.config.replica_id, encode(record))
+    # -- writing the pointers (across sessions), and leaving -----------------------------
 
     async def _decisions(self) -> None:
         while True:
             now = time.monotonic()
-            with anyio.move_on_after(max(self._local.next_deadline(now), self._settled_at) - now):
-                await self._decide_due.wait()
-            self._decide_due = anyio.Event()
-            synced = self._link.connected and all(self._synced.values())
+            await self._decide_due.wait(max(self._local.next_deadline(now), self._settled_at) - now)
+            synced = self._link.connected and self._session is not None and self._session.synced
             if not synced or time.monotonic() < self._settled_at:
                 continue
             for step in self._local.steps():

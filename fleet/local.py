@@ -1,7 +1,8 @@
 """What this replica knows and wants, per model: its gates, desires, acks and view of members.
 
-Loop-local and free of I/O: the coordinator feeds it what the buckets say and what the
-service reports, and asks it which compare-and-sets to attempt and what to heartbeat.
+Loop-local and free of I/O: the session feeds it what the buckets say and asks it what to
+heartbeat; the coordinator feeds it what the service reports and asks it which
+compare-and-sets to attempt.
 """
 
 import logging
