@@ -18,6 +18,21 @@ const KEY_A = 'key-a-0123456789abcdef'
 const KEY_B = 'key-b-0123456789abcdef'
 const NO_ADMIN_TOKEN = 'admin keys are set (ADMIN_API_KEYS or ADMIN_API_KEYS_FILE) but the API\'s admin token is not: set REGWATCH_ADMIN_TOKEN or REGWATCH_ADMIN_TOKEN_FILE, the gateway needs it to forward release changes'
 
+/**
+ * `loadConfig(env)` refuses to start with exactly `message`, which echoes none of `secrets`.
+ * @param {Record<string, string>} env
+ * @param {string} message
+ * @param {string[]} secrets
+ */
+function assertRefused (env, message, secrets) {
+  assert.throws(() => loadConfig(env), (err) => {
+    assert.ok(err instanceof ConfigError)
+    assert.equal(err.message, message)
+    for (const secret of secrets) assert.equal(err.message.includes(secret), false, 'no secret echoed')
+    return true
+  }, message)
+}
+
 test('defaults', () => {
   const config = loadConfig({ API_KEYS: KEY_A })
   assert.deepEqual({ ...config }, {
@@ -113,14 +128,7 @@ test('every key must be 16+ printable ASCII characters; a refusal names the key\
     ['tab\tin-the-middle-of-the-key', { API_KEYS: 'tab\tin-the-middle-of-the-key' }, `API_KEYS key 1: ${outsideAscii}`],
     ['clé-0123456789abcdef', { API_KEYS: 'clé-0123456789abcdef' }, `API_KEYS key 1: ${outsideAscii}`]
   ]
-  for (const [key, env, message] of cases) {
-    assert.throws(() => loadConfig(env), (err) => {
-      assert.ok(err instanceof ConfigError)
-      assert.equal(err.message, message)
-      assert.equal(err.message.includes(key), false, 'the key is not echoed')
-      return true
-    }, key)
-  }
+  for (const [key, env, message] of cases) assertRefused(env, message, [key])
   assert.deepEqual(loadConfig({ API_KEYS: 'sixteen-chars-ok' }).apiKeys, ['sixteen-chars-ok'], '16 is enough')
   assert.deepEqual(loadConfig({ API_KEYS: '!~'.repeat(8) }).apiKeys, ['!~'.repeat(8)], 'any printable ASCII')
 })
@@ -170,14 +178,7 @@ test('ADMIN_API_KEYS: the key rule, the API token required with them, and a key 
     [{ ADMIN_API_KEYS: KEY_B, REGWATCH_ADMIN_TOKEN: shortToken }, 'REGWATCH_ADMIN_TOKEN is too short: keys need at least 16 characters (found 10); make one with: openssl rand -hex 32'],
     [{ ADMIN_API_KEYS: KEY_B, REGWATCH_ADMIN_TOKEN: 'token with spaces in it' }, 'REGWATCH_ADMIN_TOKEN has a character outside printable ASCII (a space, a control or a non-ASCII character)']
   ]
-  for (const [env, message] of refused) {
-    assert.throws(() => loadConfig({ API_KEYS: KEY_A, ...env }), (err) => {
-      assert.ok(err instanceof ConfigError)
-      assert.equal(err.message, message)
-      for (const secret of [short, shortToken, token]) assert.equal(err.message.includes(secret), false, 'no secret echoed')
-      return true
-    }, message)
-  }
+  for (const [env, message] of refused) assertRefused({ API_KEYS: KEY_A, ...env }, message, [short, shortToken, token])
 })
 
 /**
@@ -252,14 +253,7 @@ test('a bad admin secret file stops the start with the reason, never with its co
     [{ ADMIN_API_KEYS_FILE: adminKeys, REGWATCH_ADMIN_TOKEN_FILE: shortToken }, 'REGWATCH_ADMIN_TOKEN_FILE is too short: keys need at least 16 characters (found 13); make one with: openssl rand -hex 32'],
     [{ ADMIN_API_KEYS_FILE: adminKeys, REGWATCH_ADMIN_TOKEN_FILE: twoLines }, 'REGWATCH_ADMIN_TOKEN_FILE has a character outside printable ASCII (a space, a control or a non-ASCII character)']
   ]
-  for (const [env, message] of refused) {
-    assert.throws(() => loadConfig({ API_KEYS: KEY_A, ...env }), (err) => {
-      assert.ok(err instanceof ConfigError)
-      assert.equal(err.message, message)
-      for (const value of [secret, token, KEY_B]) assert.equal(err.message.includes(value), false, 'no secret echoed')
-      return true
-    }, message)
-  }
+  for (const [env, message] of refused) assertRefused({ API_KEYS: KEY_A, ...env }, message, [secret, token, KEY_B])
 })
 
 /**

@@ -6,13 +6,18 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from packaging.version import Version
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from support.server import ServiceProcess
+
+if TYPE_CHECKING:
+    from support.gated_model import LoadGate
+
+Answers = dict[str, str | None]  # replica id -> its last answer (None: it refused)
 
 DRIVER = Path(__file__).with_name("replica_driver.py")
 
@@ -68,7 +73,7 @@ class ReplicaProcess(ServiceProcess):
 
 
 def round_robin(
-    replicas: Sequence[ReplicaProcess], done: Callable[[dict[str, str | None]], bool], timeout: float = 30.0
+    replicas: Sequence[ReplicaProcess], done: Callable[[Answers], bool], timeout: float = 30.0
 ) -> list[tuple[str, str | None]]:
     """Ask each replica in turn what it answers with until `done(last answers)`.
 
@@ -91,6 +96,23 @@ def round_robin(
         if done(last):
             return seen
     raise TimeoutError(f"not done after {timeout} s; last answers {last}")
+
+
+def released_after_three_rounds(
+    gate: "LoadGate", done: Callable[[Answers], bool]
+) -> Callable[[Answers], bool]:
+    """A `round_robin` stop condition: the slow load waiting on `gate` is let go after three
+    rounds, while the client keeps asking; then `done(last answers)` decides."""
+    rounds = 0
+
+    def check(last: Answers) -> bool:
+        nonlocal rounds
+        rounds += 1
+        if rounds == 3:
+            gate.release()
+        return rounds > 3 and done(last)
+
+    return check
 
 
 def logs(replicas: Sequence[ReplicaProcess]) -> str:

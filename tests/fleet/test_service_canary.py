@@ -3,7 +3,7 @@ once (one switch of the fleet's target), never on one replica before the others 
 
 from collections.abc import Callable
 
-from replicas import round_robin
+from replicas import released_after_three_rounds, round_robin
 from service_replicas import ServiceReplica
 from support.cli import regwatch
 from support.gated_model import LOAD_GATE_ENV, LoadGate, load_gated_model
@@ -45,17 +45,9 @@ def test_a_canary_takes_its_share_on_every_replica_at_once(root, tmp_path, servi
     assert [replica.answer() for replica in replicas * 3] == ["1.0.0"] * 6
     assert fast.fleet()["models"][0]["canary"] is None
 
-    rounds = 0
-
-    def released_then_all_canary(last: dict[str, str | None]) -> bool:
-        nonlocal rounds
-        rounds += 1
-        if rounds == 3:
-            gate.release()
-        return rounds > 3 and list(last.values()) == ["2.0.0", "2.0.0"]
-
     # Never 1.0.0 from any replica once one answered with the canary.
-    seen = round_robin(replicas, released_then_all_canary)
+    all_canary = released_after_three_rounds(gate, lambda last: list(last.values()) == ["2.0.0", "2.0.0"])
+    seen = round_robin(replicas, all_canary)
     assert [answer for _, answer in seen][:6] == ["1.0.0"] * 6 and None not in dict(seen).values()
     (model,) = slow.fleet()["models"]
     assert (model["canary"], model["answer_canary"]) == ({"version": "2.0.0", "percent": 100.0},) * 2

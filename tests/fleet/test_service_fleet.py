@@ -5,7 +5,7 @@ import subprocess
 import sys
 
 import pytest
-from replicas import round_robin
+from replicas import released_after_three_rounds, round_robin
 from support.gated_model import LOAD_GATE_ENV, LoadGate, load_gated_model
 from support.models import publish
 from support.sse import SseEvent, SseStream
@@ -37,23 +37,9 @@ def test_no_client_gets_an_older_version_after_a_newer_one(root, tmp_path, servi
     for replica in fast:
         replica.wait_prepared("2.0.0")
 
-    rounds = 0
-
-    def released_after_three_rounds(done):
-        """The client's stop condition; the slow load is let go while it keeps asking."""
-
-        def check(last: dict[str, str | None]) -> bool:
-            nonlocal rounds
-            rounds += 1
-            if rounds == 3:
-                gate.release()
-            return rounds > 3 and done(last)
-
-        return check
-
     if deadline == "60":
         # Everybody waits for the slow one: the fleet answers 1.0.0 until it has 2.0.0 too.
-        seen = round_robin(replicas, released_after_three_rounds(all_answer("2.0.0", 3)))
+        seen = round_robin(replicas, released_after_three_rounds(gate, all_answer("2.0.0", 3)))
         assert answers_of(seen, "fast0", "fast1", "slow")[:9] == ["1.0.0"] * 9
         assert None not in answers_of(seen, "fast0", "fast1", "slow")  # nobody was left behind
     else:
@@ -67,7 +53,7 @@ def test_no_client_gets_an_older_version_after_a_newer_one(root, tmp_path, servi
         assert (model["active"], model["ready"]) == ("2.0.0", False)
         assert "not loaded here" in readiness.json()["reason"]
         assert fast[0].client.get("/readyz").status_code == 200
-        seen += round_robin(replicas, released_after_three_rounds(all_answer("2.0.0", 3)))
+        seen += round_robin(replicas, released_after_three_rounds(gate, all_answer("2.0.0", 3)))
         assert slow.client.get("/readyz").status_code == 200
         assert None not in answers_of(seen, "fast0", "fast1")
     assert [replica.served_versions() for replica in replicas] == [["1.0.0", "2.0.0"]] * 3
@@ -116,16 +102,7 @@ def test_a_restarted_replica_serves_the_fleet_version_not_its_own(root, tmp_path
     assert back.served_versions() == ["2.0.0"]  # never 1.0.0 (it caught up), nor 3.0.0 (its own)
     assert back.fleet()["models"][0]["active"] == "2.0.0"
 
-    rounds = 0
-
-    def released_then_switched(last: dict[str, str | None]) -> bool:
-        nonlocal rounds
-        rounds += 1
-        if rounds == 3:
-            gate.release()
-        return rounds > 3 and all_answer("3.0.0", 2)(last)
-
-    seen = round_robin([first, back], released_then_switched)
+    seen = round_robin([first, back], released_after_three_rounds(gate, all_answer("3.0.0", 2)))
     assert None not in answers_of(seen, "r0", "r1")
     assert back.served_versions() == ["2.0.0", "3.0.0"]
 

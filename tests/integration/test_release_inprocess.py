@@ -33,6 +33,12 @@ async def predict(client, version: str | None = None, key: str | None = None, mo
     return response.json()["model_version"]
 
 
+async def promote(client, svc, version: str, model: str | None = None) -> None:
+    """Pin default traffic to `version` over HTTP and wait until it serves."""
+    await release(client, "POST", "/promote", {"version": version}, model=model)
+    await until_serving(svc, version, model=model)
+
+
 async def test_promote_pins_new_versions_preload_rollback_returns_follow_latest_unpins(root, beacon):
     publish(root, "1.0.0")
     publish(root, "2.0.0", relabelled_iris_model())
@@ -61,8 +67,7 @@ async def test_promote_pins_new_versions_preload_rollback_returns_follow_latest_
             "1.0.0",
         )
 
-        await release(client, "POST", "/promote", {"version": "3.0.0"})
-        await until_serving(svc, "3.0.0")
+        await promote(client, svc, "3.0.0")
         assert beacon.tags() == []  # promoting a pre-loaded version loads nothing
         back = await release(client, "POST", "/rollback", {})
         assert (back["release"]["stable"], back["release"]["previous"]) == ("1.0.0", "3.0.0")
@@ -205,8 +210,7 @@ async def test_a_named_version_that_cannot_serve_is_reported_and_what_serves_kee
     publish(root, "2.0.0", relabelled_iris_model())
     async with running_app(root, admin_token=TOKEN) as (client, svc):
         await until_serving(svc, "2.0.0")
-        await release(client, "POST", "/promote", {"version": "1.0.0"})
-        await until_serving(svc, "1.0.0")
+        await promote(client, svc, "1.0.0")
         with svc.bus.subscribe({EventType.RELEASE_VERSION_UNAVAILABLE}) as unavailable:
             shutil.rmtree(root / "versions" / "1.0.0")
             event = await next_event(unavailable, EventType.RELEASE_VERSION_UNAVAILABLE, "1.0.0")
@@ -236,8 +240,7 @@ async def test_canary_takes_its_share_once_loaded_by_routing_key_on_predict_and_
     publish(root, "2.0.0", relabelled_iris_model())
     async with running_app(root, admin_token=TOKEN) as (client, svc):
         await until_serving(svc, "2.0.0")
-        await release(client, "POST", "/promote", {"version": "1.0.0"})
-        await until_serving(svc, "1.0.0")
+        await promote(client, svc, "1.0.0")
         with svc.bus.subscribe({EventType.RELEASE_VERSION_READY}) as ready:
             await release(client, "POST", "/canary", {"version": "2.0.0", "percent": 50})
             event = await next_event(ready, EventType.RELEASE_VERSION_READY, "2.0.0")
@@ -269,8 +272,7 @@ async def test_a_shadow_that_disagrees_or_raises_is_measured_and_never_fails_a_r
     publish(root, "3.0.0", picky_iris_model(), {"examples": {"instances": IRIS_X[:2].tolist()}})
     async with running_app(root, admin_token=TOKEN) as (client, svc):
         await until_serving(svc, "3.0.0")
-        await release(client, "POST", "/promote", {"version": "1.0.0"})
-        await until_serving(svc, "1.0.0")
+        await promote(client, svc, "1.0.0")
         with svc.bus.subscribe({EventType.RELEASE_VERSION_READY}) as ready:
             await release(client, "POST", "/shadow", {"version": "2.0.0"})
             await next_event(ready, EventType.RELEASE_VERSION_READY, "2.0.0")
@@ -320,8 +322,7 @@ async def test_a_regressor_shadow_reports_its_mean_absolute_difference(root):
     publish(root, "2.0.0", LinearRegression().fit(x, y + 0.25))
     async with running_app(root, admin_token=TOKEN) as (client, svc):
         await until_serving(svc, "2.0.0")
-        await release(client, "POST", "/promote", {"version": "1.0.0"})
-        await until_serving(svc, "1.0.0")
+        await promote(client, svc, "1.0.0")
         with svc.bus.subscribe({EventType.RELEASE_VERSION_READY}) as ready:
             await release(client, "POST", "/shadow", {"version": "2.0.0"})
             await next_event(ready, EventType.RELEASE_VERSION_READY, "2.0.0")
@@ -348,8 +349,7 @@ async def test_an_onnx_version_is_canaried_then_promoted_on_a_named_model(root):
     )
     async with running_app(root, admin_token=TOKEN) as (client, svc):
         await until_serving(svc, "2.0.0", model="churn")
-        await release(client, "POST", "/promote", {"version": "1.0.0"}, model="churn")
-        await until_serving(svc, "1.0.0", model="churn")
+        await promote(client, svc, "1.0.0", model="churn")
         with svc.bus.subscribe({EventType.RELEASE_VERSION_READY}) as ready:
             await release(client, "POST", "/canary", {"version": "2.0.0", "percent": 100}, model="churn")
             await next_event(ready, EventType.RELEASE_VERSION_READY, "2.0.0")
