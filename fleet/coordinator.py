@@ -90,6 +90,11 @@ class Fleet:
         gate = self._local.gates.get(model)
         return gate.active.target if gate is not None and gate.active is not None else None
 
+    def answer(self, model: str) -> Target | None:
+        """What this replica answers `model`'s default traffic with now (None: held or refused)."""
+        gate = self._local.gates.get(model)
+        return gate.answer if gate is not None else None
+
     async def joined(self) -> None:
         """Return once this replica has joined the fleet and read its pointers (the first time)."""
         await self._joined.wait()

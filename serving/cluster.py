@@ -67,8 +67,8 @@ class Seat:
 
     def canary(self) -> Split | None:
         """The fleet's canary as this replica answers its share now (None: none, or held)."""
-        status = self.status()
-        canary = status.answer_canary if status is not None else None
+        answer = self.fleet.answer(self.model)
+        canary = answer.canary if answer is not None else None
         if canary is None or self.live is None:
             return None
         return Split(self.live.answering(canary.version), canary.percent)
